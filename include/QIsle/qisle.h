@@ -1,0 +1,85 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+#pragma once
+
+#include <QIsle/qisleerror.h>
+#include <QIsle/qisleglobal.h>
+#include <QIsle/qisleoptions.h>
+
+#include <QtCore/QFuture>
+#include <QtCore/QObject>
+#include <QtCore/QVariant>
+
+#include <functional>
+#include <memory>
+
+class QIslePrivate;
+
+// A Lua 5.4 VM confined to a QThread of its own.
+//
+// Requests are queued to the VM's thread and answered through
+// QFuture<QVariant>; QFuture::cancel() stops a running script at its next
+// hook check. Every member may be called from any thread at once; signals are
+// delivered in the thread the QIsle lives in.
+//
+// Blocking calls (eval, call, exec) throw QIsleError. They check
+// QFuture::isCanceled() before reading a result, as your own code must:
+// in Qt 6.4, QFuture::result() on a canceled future that holds no result
+// reads a missing result (undefined behaviour).
+class QISLE_EXPORT QIsle : public QObject
+{
+    Q_OBJECT
+public:
+    using Init = std::function<void(lua_State *)>;
+    using HostFunction = std::function<QVariant(const QVariantList &)>;
+    using ExecFunction = std::function<QVariant(lua_State *)>;
+
+    // Starts the thread, opens the VM and runs init on it, protected, before
+    // any request. Returns once init finished; throws QIsleError (Kind::Init)
+    // when init raises a Lua error or throws.
+    static std::unique_ptr<QIsle> spawn(Init init = {}, const QIsleOptions &options = {});
+
+    // Cancels queued and running requests (every future ends finished) and
+    // joins the thread; returns promptly even during `while true do end`.
+    ~QIsle() override;
+
+    // Blocking: run on the VM's thread and wait. Throw QIsleError. Called on
+    // the VM's own thread (from a host function or exec closure) they run
+    // inline instead of deadlocking.
+    QVariant eval(const QString &chunk);
+    QVariant call(const QString &function, const QVariantList &args = {});
+    QVariant exec(ExecFunction fn);
+
+    // Non-blocking: never throw; a failure arrives in the future. Result 0 is
+    // the first value the chunk returns; results 1..n are isle.emit() values.
+    [[nodiscard]] QFuture<QVariant> spawnEval(const QString &chunk);
+    [[nodiscard]] QFuture<QVariant> spawnCall(const QString &function, const QVariantList &args = {});
+    [[nodiscard]] QFuture<QVariant> spawnExec(ExecFunction fn);
+
+    // Makes a global Lua function (a dotted name creates the tables on the
+    // way) that runs fn on the VM's thread. A C++ exception thrown by fn is a
+    // Lua error that pcall can catch; uncaught, the request fails with
+    // Kind::Callback. Queued like any request: later requests see it.
+    void registerFunction(const QString &name, HostFunction fn);
+
+    // Runs what was queued before it, closes the VM and joins the thread.
+    // Later requests fail at once with Kind::Shutdown. Idempotent.
+    void shutdown();
+    bool isAlive() const;
+
+    // Blocks until f finished and returns result 0, or throws: the stored
+    // QIsleError, or Kind::Cancelled for a canceled future. Safe for futures
+    // that never got a result.
+    static QVariant waitFor(QFuture<QVariant> future);
+
+Q_SIGNALS:
+    // Lua's print(...): the arguments through tostring, joined by tabs,
+    // without the newline.
+    void printed(const QString &text);
+
+private:
+    explicit QIsle(const QIsleOptions &options);
+    Q_DISABLE_COPY_MOVE(QIsle)
+
+    std::unique_ptr<QIslePrivate> d;
+    friend class QIslePrivate;
+};

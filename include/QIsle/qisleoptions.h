@@ -1,0 +1,54 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+#pragma once
+
+#include <QIsle/qisleglobal.h>
+
+#include <QtCore/QFlags>
+#include <QtCore/QString>
+
+#include <chrono>
+
+// How an isle is set up. A plain struct: fill in what you need.
+struct QIsleOptions
+{
+    enum Library : unsigned {
+        Base = 0x001,      // print, pairs, pcall, load (text only), ...
+        Coroutine = 0x002,
+        Table = 0x004,
+        String = 0x008,    // string.dump is refused in every preset
+        Utf8 = 0x010,
+        Math = 0x020,
+        Io = 0x040,
+        Os = 0x080,        // os.exit is never available
+        Package = 0x100,   // require; C loaders are removed
+        Debug = 0x200,     // debug.sethook cannot remove the cancel hook
+    };
+    Q_DECLARE_FLAGS(Libraries, Library)
+
+    // For trusted scripts: everything but debug.
+    static constexpr Libraries DefaultLibraries = Libraries(Base) | Coroutine | Table | String
+            | Utf8 | Math | Io | Os | Package;
+    // For untrusted scripts: no io, os, package, debug; no dofile/loadfile/require.
+    static constexpr Libraries SandboxLibraries = Libraries(Base) | Coroutine | Table | String
+            | Utf8 | Math;
+    static constexpr Libraries AllLibraries = DefaultLibraries | Debug;
+
+    // Instructions between two cancel checks while the always-on hook is used.
+    int hookInterval = 1000;
+    // Bytes the VM may allocate; 0 = no limit. Past it, allocation fails
+    // with Lua's memory error (QIsleError::Kind::Memory).
+    qsizetype memoryLimit = 0;
+    // Longest a single request may run, counted from its start; 0 = none.
+    std::chrono::milliseconds timeout{0};
+    Libraries libraries = DefaultLibraries;
+    QString threadName = QStringLiteral("QIsle");
+    // Requests that may wait in the queue; 0 = unbounded. Past it spawn*()
+    // returns a future that already failed with QIsleError::Kind::Busy.
+    int maxPending = 0;
+    // How long shutdown() and ~QIsle() wait for the VM to close once no
+    // request runs any more. Only a finalizer (__gc) that never returns takes
+    // longer: past this the VM is abandoned on its thread, with a warning.
+    std::chrono::milliseconds shutdownTimeout{2000};
+};
+
+Q_DECLARE_OPERATORS_FOR_FLAGS(QIsleOptions::Libraries)

@@ -1,0 +1,29 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+//
+//  W A R N I N G
+//  This file is not part of the QIsle API: an implementation detail that may
+//  change without notice.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+
+// The VM's lua_Alloc: counts the bytes the VM holds and refuses to grow past
+// the limit, which Lua turns into its memory error.
+class Allocator
+{
+public:
+    explicit Allocator(std::size_t limit) : m_limit(limit) { }
+
+    static void *allocate(void *self, void *ptr, std::size_t oldSize, std::size_t newSize);
+
+    // Any thread: the bytes in use now.
+    std::size_t used() const { return m_used.load(std::memory_order_relaxed); }
+    std::size_t limit() const { return m_limit; }
+    // Lua thread: lift the limit (closing the VM must not fail).
+    void setLimit(std::size_t limit) { m_limit = limit; }
+
+private:
+    std::size_t m_limit;                 // Lua thread only
+    std::atomic<std::size_t> m_used{0};  // written by the Lua thread only
+};

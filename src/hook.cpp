@@ -1,0 +1,147 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+#include "hook_p.h"
+#include "worker_p.h"
+
+namespace {
+
+void countHook(lua_State *L, lua_Debug *)
+{
+    Worker::from(L)->stopControl().checkpoint(L);
+}
+
+// pcall/xpcall continuation, as in Lua's lbaselib.c, plus: a stop is never
+// swallowed, it is raised again at once.
+int finishProtectedCall(lua_State *L, int status, lua_KContext extra)
+{
+    if (status != LUA_OK && status != LUA_YIELD) {
+        if (Worker::from(L)->stopControl().stopping())
+            lua_error(L); // the stop's error value is on top
+        lua_pushboolean(L, 0);
+        lua_pushvalue(L, -2);
+        return 2;
+    }
+    return lua_gettop(L) - int(extra);
+}
+
+int guardedPcall(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    lua_pushboolean(L, 1);
+    lua_insert(L, 1);
+    const int status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, finishProtectedCall);
+    return finishProtectedCall(L, status, 0);
+}
+
+// An error raised by the hook runs the message handler with hooks off, so a
+// handler that loops could never be stopped: skip it while a stop is raised.
+int guardedMessageHandler(lua_State *L)
+{
+    if (Worker::from(L)->stopControl().stopping())
+        return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+int guardedXpcall(lua_State *L)
+{
+    const int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, guardedMessageHandler, 1);
+    lua_replace(L, 2);
+    lua_pushboolean(L, 1);
+    lua_pushvalue(L, 1);
+    lua_rotate(L, 3, 2);
+    const int status = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, finishProtectedCall);
+    return finishProtectedCall(L, status, 2);
+}
+
+// coroutine.resume returns a stop raised inside the coroutine as (false,
+// message); raise it again in the resumer.
+int guardedResume(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    StopControl &stop = Worker::from(L)->stopControl();
+    if (stop.stopping())
+        stop.raiseStop(L);
+    return lua_gettop(L);
+}
+
+} // namespace
+
+void StopControl::install(lua_State *L, int hookInterval)
+{
+    m_hookInterval = hookInterval > 0 ? hookInterval : 1000;
+    lua_sethook(L, countHook, LUA_MASKCOUNT, m_hookInterval);
+
+    lua_pushcfunction(L, guardedPcall);
+    lua_setglobal(L, "pcall");
+    lua_pushcfunction(L, guardedXpcall);
+    lua_setglobal(L, "xpcall");
+
+    if (lua_getglobal(L, "coroutine") == LUA_TTABLE) {
+        lua_getfield(L, -1, "resume");
+        lua_pushcclosure(L, guardedResume, 1);
+        lua_setfield(L, -2, "resume");
+    }
+    lua_pop(L, 1);
+}
+
+void StopControl::begin(RunningRequest &running)
+{
+    running.outer = m_current;
+    m_current = &running;
+}
+
+void StopControl::end(RunningRequest &running)
+{
+    Q_ASSERT(m_current == &running);
+    m_current = running.outer;
+}
+
+std::optional<QIsleError::Kind> StopControl::pendingStop() const
+{
+    if (!m_current)
+        return std::nullopt;
+    if (m_current->stop)
+        return m_current->stop;
+    std::chrono::steady_clock::time_point now{};
+    // An outer request's stop stops the nested ones too.
+    for (RunningRequest *r = m_current; r; r = r->outer) {
+        if (r->request->promise.isCanceled())
+            return QIsleError::Kind::Cancelled;
+        if (r->deadline != std::chrono::steady_clock::time_point::max()) {
+            if (now == std::chrono::steady_clock::time_point{})
+                now = std::chrono::steady_clock::now();
+            if (now >= r->deadline)
+                return QIsleError::Kind::Timeout;
+        }
+    }
+    return std::nullopt;
+}
+
+void StopControl::checkpoint(lua_State *L)
+{
+    if (!m_current)
+        return;
+    // Blocks while suspended; cancel() wakes it.
+    m_current->request->promise.suspendIfRequested();
+    if (auto kind = pendingStop()) {
+        m_current->stop = kind;
+        raiseStop(L);
+    }
+}
+
+void StopControl::raiseStop(lua_State *L)
+{
+    Q_ASSERT(m_current && m_current->stop);
+    if (*m_current->stop == QIsleError::Kind::Timeout)
+        lua_pushliteral(L, "request timed out");
+    else
+        lua_pushliteral(L, "request canceled");
+    lua_error(L);
+}

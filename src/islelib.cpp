@@ -1,0 +1,202 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+#include "islelib_p.h"
+
+#include "luaexception_p.h"
+#include "stackguard_p.h"
+#include "value_p.h"
+#include "worker_p.h"
+
+#include <QtCore/QThread>
+
+#include <chrono>
+
+
+namespace {
+
+constexpr char HostFunctionType[] = "QIsle.HostFunction";
+
+int print(lua_State *L)
+{
+    const int n = lua_gettop(L);
+    luaL_Buffer buffer;
+    luaL_buffinit(L, &buffer);
+    for (int i = 1; i <= n; ++i) {
+        if (i > 1)
+            luaL_addchar(&buffer, '\t');
+        luaL_tolstring(L, i, nullptr);
+        luaL_addvalue(&buffer);
+    }
+    luaL_pushresult(&buffer);
+    size_t length = 0;
+    const char *text = lua_tolstring(L, -1, &length);
+    Worker::from(L)->emitPrinted(QString::fromUtf8(text, qsizetype(length)));
+    return 0;
+}
+
+RunningRequest *running(lua_State *L)
+{
+    RunningRequest *r = Worker::from(L)->stopControl().current();
+    if (!r)
+        luaL_error(L, "no request is running");
+    return r;
+}
+
+// isle.progress(value [, maximum [, text]])
+int progress(lua_State *L)
+{
+    RunningRequest *r = running(L);
+    const lua_Integer value = luaL_checkinteger(L, 1);
+    QPromise<QVariant> &promise = r->request->promise;
+    if (!lua_isnoneornil(L, 2))
+        promise.setProgressRange(0, int(qBound(lua_Integer(0), luaL_checkinteger(L, 2), lua_Integer(INT_MAX))));
+    const int clamped = int(qBound(lua_Integer(INT_MIN), value, lua_Integer(INT_MAX)));
+    if (!lua_isnoneornil(L, 3))
+        promise.setProgressValueAndText(clamped, QString::fromUtf8(luaL_checkstring(L, 3)));
+    else
+        promise.setProgressValue(clamped);
+    return 0;
+}
+
+// isle.emit(value): result 1, 2, ... of the request's future, at once.
+int emitResult(lua_State *L)
+{
+    RunningRequest *r = running(L);
+    luaL_checkany(L, 1);
+    QVariant value;
+    try {
+        value = Value::read(L, 1, QStringLiteral("emit"));
+    } catch (const QIsleError &e) {
+        Worker::from(L)->raise(L, QIsleError::Kind::Conversion, e.message());
+    }
+    r->request->promise.addResult(std::move(value), r->nextResultIndex++);
+    return 0;
+}
+
+// isle.sleep(ms): waits without burning CPU; a cancel or timeout wakes it.
+int sleepFor(lua_State *L)
+{
+    const lua_Number ms = luaL_checknumber(L, 1);
+    StopControl &stop = Worker::from(L)->stopControl();
+    using Clock = std::chrono::steady_clock;
+    const auto end = Clock::now() + std::chrono::microseconds(qint64(qMax<lua_Number>(0, ms) * 1000));
+    for (;;) {
+        stop.checkpoint(L);
+        const auto now = Clock::now();
+        if (now >= end)
+            return 0;
+        // Short slices: the stop is seen within a millisecond.
+        const auto slice = qMin<Clock::duration>(end - now, std::chrono::milliseconds(1));
+        QThread::usleep(qMax<qint64>(1, std::chrono::duration_cast<std::chrono::microseconds>(slice).count()));
+    }
+}
+
+// isle.canceled(): whether the request is being stopped (for cleanup code).
+int canceled(lua_State *L)
+{
+    StopControl &stop = Worker::from(L)->stopControl();
+    lua_pushboolean(L, stop.stopping() || stop.pendingStop().has_value());
+    return 1;
+}
+
+// The one way host code is called from Lua: C++ exceptions end here, as Lua
+// errors (pcall can catch them); Lua's own errors pass through.
+int callHost(lua_State *L)
+{
+    auto *fn = static_cast<QIsle::HostFunction *>(lua_touserdata(L, lua_upvalueindex(1)));
+    Worker *worker = Worker::from(L);
+    struct ActiveScope // nested blocking calls run on this coroutine
+    {
+        Worker *worker;
+        lua_State *previous;
+        ~ActiveScope() { worker->setActiveState(previous); }
+    } scope{worker, worker->activeState()};
+    worker->setActiveState(L);
+
+    const int n = lua_gettop(L);
+    QVariantList args;
+    args.reserve(n);
+    try {
+        for (int i = 1; i <= n; ++i)
+            args.append(Value::read(L, i, QStringLiteral("args[%1]").arg(i)));
+    } catch (const QIsleError &e) {
+        worker->raise(L, QIsleError::Kind::Conversion, e.message());
+    }
+
+    QVariant result;
+    try {
+        result = (*fn)(args);
+    } catch (const QIsleError &e) {
+        // A stop that reached host code (a nested blocking call) stays a stop.
+        if (worker->stopControl().stopping())
+            worker->stopControl().raiseStop(L);
+        worker->raise(L, QIsleError::Kind::Callback, e.message());
+    } catch (const std::exception &e) {
+        worker->raise(L, QIsleError::Kind::Callback, QString::fromLocal8Bit(e.what()));
+    } catch (lua_longjmp *) {
+        throw;
+    } catch (...) {
+        worker->raise(L, QIsleError::Kind::Callback, QStringLiteral("a host function threw an unknown C++ exception"));
+    }
+
+    try {
+        Value::push(L, result, QStringLiteral("result"));
+    } catch (const QIsleError &e) {
+        worker->raise(L, QIsleError::Kind::Conversion, e.message());
+    }
+    return 1;
+}
+
+int destroyHostFunction(lua_State *L)
+{
+    static_cast<QIsle::HostFunction *>(luaL_checkudata(L, 1, HostFunctionType))->~function();
+    return 0;
+}
+
+} // namespace
+
+void IsleLib::open(lua_State *L)
+{
+    StackGuard guard(L);
+    lua_pushcfunction(L, print);
+    lua_setglobal(L, "print");
+
+    static const luaL_Reg isle[] = {
+        {"progress", progress},
+        {"emit", emitResult},
+        {"sleep", sleepFor},
+        {"canceled", canceled},
+        {nullptr, nullptr},
+    };
+    luaL_newlib(L, isle);
+    lua_setglobal(L, "isle");
+
+    luaL_newmetatable(L, HostFunctionType);
+    lua_pushcfunction(L, destroyHostFunction);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+}
+
+void IsleLib::registerHostFunction(lua_State *L, const QString &name, QIsle::HostFunction fn)
+{
+    StackGuard guard(L);
+    const QStringList parts = name.split(QLatin1Char('.'));
+    lua_pushglobaltable(L);
+    for (qsizetype i = 0; i + 1 < parts.size(); ++i) {
+        const QByteArray key = parts.at(i).toUtf8();
+        if (lua_getfield(L, -1, key.constData()) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -3, key.constData());
+        }
+        lua_remove(L, -2);
+    }
+    void *memory = lua_newuserdatauv(L, sizeof(QIsle::HostFunction), 0);
+    new (memory) QIsle::HostFunction(std::move(fn));
+    luaL_setmetatable(L, HostFunctionType);
+    lua_pushcclosure(L, callHost, 1);
+    lua_setfield(L, -2, parts.constLast().toUtf8().constData());
+    lua_pop(L, 1);
+}

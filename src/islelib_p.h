@@ -1,0 +1,21 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+//
+//  W A R N I N G
+//  This file is not part of the QIsle API: an implementation detail that may
+//  change without notice.
+#pragma once
+
+#include <QIsle/qisle.h>
+
+#include <lua.hpp>
+
+// What QIsle adds to a script's world: print -> QIsle::printed, the `isle`
+// table (progress, emit, sleep, canceled) and host functions.
+namespace IsleLib {
+
+void open(lua_State *L);
+
+// Sets the global (dotted) `name` to a Lua function that runs fn.
+void registerHostFunction(lua_State *L, const QString &name, QIsle::HostFunction fn);
+
+} // namespace IsleLib

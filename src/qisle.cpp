@@ -1,0 +1,217 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+#include "qisle_p.h"
+
+#include "islelib_p.h"
+#include "worker_p.h"
+
+#include <QtCore/QDeadlineTimer>
+#include <QtCore/QLoggingCategory>
+
+Q_LOGGING_CATEGORY(lcIsle, "qisle")
+
+namespace {
+
+QFuture<QVariant> failedFuture(QIsleError::Kind kind, const QString &message)
+{
+    QPromise<QVariant> promise;
+    promise.start();
+    promise.setException(QIsleError(kind, message));
+    promise.finish();
+    return promise.future();
+}
+
+} // namespace
+
+IsleThread::IsleThread(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options, QIsle *isle)
+    : m_queue(std::move(queue)), m_options(options), m_isle(isle)
+{
+    setObjectName(options.threadName);
+}
+
+void IsleThread::run()
+{
+    Worker worker(m_queue, m_options);
+    QObject::connect(&worker, &Worker::printed, m_isle, &QIsle::printed, Qt::QueuedConnection);
+    m_worker = &worker;
+    m_queue->attach(&worker);
+    exec();
+    m_queue->attach(nullptr);
+    m_worker = nullptr;
+}
+
+QIslePrivate::QIslePrivate(QIsle *q, const QIsleOptions &options)
+    : q(q), options(options), queue(std::make_shared<RequestQueue>(options.maxPending)),
+      thread(new IsleThread(queue, options, q))
+{
+}
+
+QFuture<QVariant> QIslePrivate::submit(std::unique_ptr<Request> request)
+{
+    QFuture<QVariant> future = request->promise.future();
+    switch (queue->push(request)) {
+    case RequestQueue::PushResult::Queued:
+        return future;
+    case RequestQueue::PushResult::Closed:
+        request.reset(); // its unfinished promise would cancel the future: fail it instead
+        return failedFuture(QIsleError::Kind::Shutdown, QStringLiteral("the isle is shut down"));
+    case RequestQueue::PushResult::Full:
+        request.reset();
+        return failedFuture(QIsleError::Kind::Busy,
+                            QStringLiteral("%1 requests are already queued (maxPending)").arg(options.maxPending));
+    }
+    return future;
+}
+
+QVariant QIslePrivate::block(std::unique_ptr<Request> request)
+{
+    if (onLuaThread()) {
+        // From a host function or exec closure: run now, nested, instead of
+        // waiting for ourselves.
+        if (Worker *worker = thread->worker(); worker && !queue->isClosed()) {
+            QFuture<QVariant> future = request->promise.future();
+            worker->runInline(*request);
+            return QIsle::waitFor(future);
+        }
+        throw QIsleError(QIsleError::Kind::Shutdown, QStringLiteral("the isle is shut down"));
+    }
+    return QIsle::waitFor(submit(std::move(request)));
+}
+
+void QIslePrivate::join(bool aborting)
+{
+    QMutexLocker lock(&joinMutex);
+    if (joined)
+        return;
+    joined = true;
+    if (onLuaThread()) {
+        qCWarning(lcIsle, "QIsle shut down from its own Lua thread: the thread is left to finish alone");
+        return;
+    }
+    const QDeadlineTimer abortDeadline = aborting ? QDeadlineTimer(options.shutdownTimeout)
+                                                  : QDeadlineTimer(QDeadlineTimer::Forever);
+    // Returns as soon as the thread ends; the slices only bound the checks.
+    while (!thread->wait(QDeadlineTimer(20))) {
+        if (abortDeadline.hasExpired() || queue->closingFor() > options.shutdownTimeout) {
+            // A __gc finalizer runs with hooks off and cannot be stopped.
+            // Hanging the application's exit would be worse than leaking.
+            qCWarning(lcIsle, "QIsle thread '%s' did not stop within %lld ms; abandoning its VM",
+                      qPrintable(options.threadName), qlonglong(options.shutdownTimeout.count()));
+            thread = nullptr;
+            return;
+        }
+    }
+    delete thread;
+    thread = nullptr;
+}
+
+QIsle::QIsle(const QIsleOptions &options) : d(std::make_unique<QIslePrivate>(this, options))
+{
+    d->thread->start();
+}
+
+std::unique_ptr<QIsle> QIsle::spawn(Init init, const QIsleOptions &options)
+{
+    std::unique_ptr<QIsle> isle(new QIsle(options));
+    auto request = std::make_unique<Request>(Request::Type::Exec);
+    request->fn = [init = std::move(init)](lua_State *L) {
+        Worker *worker = Worker::from(L);
+        worker->openLibraries(L);
+        if (init)
+            init(L);
+        return QVariant();
+    };
+    try {
+        waitFor(isle->d->submit(std::move(request)));
+    } catch (const QIsleError &e) {
+        throw QIsleError(QIsleError::Kind::Init, e.message(), e.traceback(), e.line());
+    }
+    return isle;
+}
+
+QIsle::~QIsle()
+{
+    d->queue->abort();
+    d->join(true);
+}
+
+QVariant QIsle::eval(const QString &chunk)
+{
+    auto request = std::make_unique<Request>(Request::Type::Eval);
+    request->text = chunk;
+    return d->block(std::move(request));
+}
+
+QVariant QIsle::call(const QString &function, const QVariantList &args)
+{
+    auto request = std::make_unique<Request>(Request::Type::Call);
+    request->text = function;
+    request->args = args;
+    return d->block(std::move(request));
+}
+
+QVariant QIsle::exec(ExecFunction fn)
+{
+    auto request = std::make_unique<Request>(Request::Type::Exec);
+    request->fn = std::move(fn);
+    return d->block(std::move(request));
+}
+
+QFuture<QVariant> QIsle::spawnEval(const QString &chunk)
+{
+    auto request = std::make_unique<Request>(Request::Type::Eval);
+    request->text = chunk;
+    return d->submit(std::move(request));
+}
+
+QFuture<QVariant> QIsle::spawnCall(const QString &function, const QVariantList &args)
+{
+    auto request = std::make_unique<Request>(Request::Type::Call);
+    request->text = function;
+    request->args = args;
+    return d->submit(std::move(request));
+}
+
+QFuture<QVariant> QIsle::spawnExec(ExecFunction fn)
+{
+    auto request = std::make_unique<Request>(Request::Type::Exec);
+    request->fn = std::move(fn);
+    return d->submit(std::move(request));
+}
+
+void QIsle::registerFunction(const QString &name, HostFunction fn)
+{
+    auto request = std::make_unique<Request>(Request::Type::Exec);
+    request->fn = [name, fn = std::move(fn)](lua_State *L) mutable {
+        IsleLib::registerHostFunction(L, name, std::move(fn));
+        return QVariant();
+    };
+    if (d->onLuaThread()) {
+        d->block(std::move(request));
+        return;
+    }
+    QFuture<QVariant> future = d->submit(std::move(request));
+    if (future.isFinished() && future.isCanceled())
+        qCWarning(lcIsle, "registerFunction('%s'): the isle is shut down", qPrintable(name));
+}
+
+void QIsle::shutdown()
+{
+    d->queue->close();
+    d->join(false);
+}
+
+bool QIsle::isAlive() const
+{
+    return !d->queue->isClosed();
+}
+
+QVariant QIsle::waitFor(QFuture<QVariant> future)
+{
+    future.waitForFinished(); // rethrows a stored QIsleError
+    // Qt 6.4: result() on a canceled future without a result is undefined.
+    if (future.isCanceled())
+        throw QIsleError(QIsleError::Kind::Cancelled, QStringLiteral("the request was canceled"));
+    if (future.resultCount() == 0)
+        return {};
+    return future.result();
+}

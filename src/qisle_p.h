@@ -1,0 +1,62 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+//
+//  W A R N I N G
+//  This file is not part of the QIsle API: an implementation detail that may
+//  change without notice.
+#pragma once
+
+#include "requestqueue_p.h"
+
+#include <QIsle/qisle.h>
+
+#include <QtCore/QMutex>
+#include <QtCore/QThread>
+
+#include <memory>
+
+class Worker;
+
+// The isle's thread: it creates the worker, so the worker and its lua_State
+// are born, used and closed on this thread only. It holds no pointer to the
+// QIsle, so an abandoned thread (see ~QIsle) touches nothing that is gone.
+class IsleThread : public QThread
+{
+    Q_OBJECT
+public:
+    IsleThread(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options, QIsle *isle);
+
+    // Lua thread only, while the thread runs.
+    Worker *worker() const { return m_worker; }
+
+protected:
+    void run() override;
+
+private:
+    std::shared_ptr<RequestQueue> m_queue;
+    const QIsleOptions m_options;
+    QIsle *m_isle; // only to connect printed; read before run() starts serving
+    Worker *m_worker = nullptr;
+};
+
+class QIslePrivate
+{
+public:
+    explicit QIslePrivate(QIsle *q, const QIsleOptions &options);
+
+    // Queues a request, or answers it at once (Shutdown, Busy; inline on the
+    // Lua thread for blocking calls).
+    QFuture<QVariant> submit(std::unique_ptr<Request> request);
+    QVariant block(std::unique_ptr<Request> request);
+    bool onLuaThread() const { return QThread::currentThread() == thread; }
+    // Waits for the thread: at most options.shutdownTimeout once the VM is
+    // being closed, or from now on when aborting; abandons it (logged) past
+    // that.
+    void join(bool aborting);
+
+    QIsle *q;
+    const QIsleOptions options;
+    std::shared_ptr<RequestQueue> queue;
+    IsleThread *thread; // owned; leaked on purpose when abandoned
+    QMutex joinMutex;   // shutdown() and ~QIsle() may race
+    bool joined = false;
+};

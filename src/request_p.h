@@ -1,0 +1,28 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+//
+//  W A R N I N G
+//  This file is not part of the QIsle API: an implementation detail that may
+//  change without notice.
+#pragma once
+
+#include <QIsle/qisle.h>
+
+#include <QtCore/QPromise>
+
+#include <chrono>
+
+// One unit of work for the Lua thread. Built by the caller's thread, then
+// owned by the queue, then by the worker (Lua thread only from then on).
+struct Request
+{
+    enum class Type { Eval, Call, Exec, Shutdown };
+
+    Type type = Type::Eval;
+    QString text;              // chunk (Eval) or function path (Call)
+    QVariantList args;         // Call
+    QIsle::ExecFunction fn;    // Exec
+    std::chrono::milliseconds timeout{0}; // 0 = none; counted from the start
+    QPromise<QVariant> promise;
+
+    Request(Type t) : type(t) { promise.start(); }
+};

@@ -1,0 +1,130 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+#include "requestqueue_p.h"
+#include "worker_p.h"
+
+#include <QtCore/QCoreApplication>
+
+RequestQueue::PushResult RequestQueue::push(std::unique_ptr<Request> &request)
+{
+    QMutexLocker lock(&m_mutex);
+    if (m_closed)
+        return PushResult::Closed;
+    if (m_maxPending > 0 && qsizetype(m_queue.size()) >= m_maxPending)
+        return PushResult::Full;
+    m_queue.push_back(std::move(request));
+    wakeLocked();
+    return PushResult::Queued;
+}
+
+void RequestQueue::wakeLocked()
+{
+    if (m_scheduled || !m_worker)
+        return;
+    m_scheduled = true;
+    // postEvent is thread-safe; the worker cannot be destroyed meanwhile,
+    // since it detaches under this mutex before it goes.
+    QCoreApplication::postEvent(m_worker, new QEvent(Worker::DrainEvent));
+}
+
+RequestQueue::Batch RequestQueue::takeBatch()
+{
+    QMutexLocker lock(&m_mutex);
+    Batch batch;
+    batch.swap(m_queue);
+    if (batch.empty())
+        m_scheduled = false;
+    return batch;
+}
+
+void RequestQueue::attach(QObject *worker)
+{
+    QMutexLocker lock(&m_mutex);
+    m_worker = worker;
+    m_scheduled = false;
+    if (m_worker && !m_queue.empty())
+        wakeLocked();
+}
+
+void RequestQueue::setRunning(const QFuture<QVariant> &future)
+{
+    QMutexLocker lock(&m_mutex);
+    m_running = future;
+    if (m_aborted)
+        m_running.cancel();
+}
+
+void RequestQueue::clearRunning()
+{
+    QMutexLocker lock(&m_mutex);
+    m_running = QFuture<QVariant>();
+}
+
+void RequestQueue::close()
+{
+    QMutexLocker lock(&m_mutex);
+    if (m_closed)
+        return;
+    m_closed = true;
+    m_queue.push_back(std::make_unique<Request>(Request::Type::Shutdown));
+    wakeLocked();
+}
+
+void RequestQueue::abort()
+{
+    Batch canceled;
+    {
+        QMutexLocker lock(&m_mutex);
+        if (!m_closed) {
+            m_closed = true;
+            m_queue.push_back(std::make_unique<Request>(Request::Type::Shutdown));
+            wakeLocked();
+        }
+        m_aborted = true;
+        m_running.cancel();
+        // Keep the Shutdown request: the worker must still close the VM.
+        for (auto it = m_queue.begin(); it != m_queue.end();) {
+            if ((*it)->type == Request::Type::Shutdown) {
+                ++it;
+            } else {
+                canceled.push_back(std::move(*it));
+                it = m_queue.erase(it);
+            }
+        }
+    }
+    // Finishing outside the lock: continuations attached to these futures
+    // may run right here.
+    for (auto &request : canceled) {
+        request->promise.future().cancel();
+        request->promise.finish();
+    }
+}
+
+bool RequestQueue::isAborted() const
+{
+    return m_aborted.load(std::memory_order_acquire);
+}
+
+bool RequestQueue::isClosed() const
+{
+    QMutexLocker lock(&m_mutex);
+    return m_closed;
+}
+
+namespace {
+qint64 steadyMs()
+{
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+} // namespace
+
+void RequestQueue::markClosing()
+{
+    m_closingSince.store(steadyMs(), std::memory_order_release);
+}
+
+std::chrono::milliseconds RequestQueue::closingFor() const
+{
+    const qint64 since = m_closingSince.load(std::memory_order_acquire);
+    return std::chrono::milliseconds(since < 0 ? -1 : steadyMs() - since);
+}

@@ -1,0 +1,69 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+//
+//  W A R N I N G
+//  This file is not part of the QIsle API: an implementation detail that may
+//  change without notice.
+#pragma once
+
+#include "request_p.h"
+
+#include <QtCore/QFuture>
+#include <QtCore/QMutex>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <memory>
+
+class QObject;
+
+// The hand-off between callers and the Lua thread: a mutex-guarded deque that
+// the worker drains in bursts. Only the push that finds the worker idle posts
+// a wake-up event, so a pipeline of N requests costs one queued event, not N.
+//
+// Every member: any thread; state guarded by m_mutex.
+class RequestQueue
+{
+public:
+    using Batch = std::deque<std::unique_ptr<Request>>;
+    enum class PushResult { Queued, Closed, Full };
+
+    explicit RequestQueue(int maxPending) : m_maxPending(maxPending) { }
+
+    // Takes the request on success; on failure the caller still owns it.
+    PushResult push(std::unique_ptr<Request> &request);
+    // Lua thread: everything queued so far; empty marks the worker idle.
+    Batch takeBatch();
+    // Lua thread: the worker's object that wake-up events go to (nullptr: gone).
+    void attach(QObject *worker);
+
+    // Lua thread: tells abort() which future to cancel while it runs.
+    void setRunning(const QFuture<QVariant> &future);
+    void clearRunning();
+
+    // No more requests are accepted; a final Shutdown request is queued
+    // behind what is already there (shutdown()).
+    void close();
+    // close(), and cancel everything queued and the running request (~QIsle).
+    void abort();
+    bool isAborted() const;
+    bool isClosed() const;
+
+    // Lua thread: the VM is being closed now (finalizers run).
+    void markClosing();
+    // How long the VM has been closing; -1 ms while it is not.
+    std::chrono::milliseconds closingFor() const;
+
+private:
+    void wakeLocked();
+
+    mutable QMutex m_mutex;
+    Batch m_queue;
+    QObject *m_worker = nullptr;
+    QFuture<QVariant> m_running;
+    const int m_maxPending;
+    bool m_scheduled = false; // a wake-up is posted or the worker is draining
+    bool m_closed = false;
+    std::atomic<bool> m_aborted{false}; // read per request without the lock
+    std::atomic<qint64> m_closingSince{-1}; // steady clock, ms
+};

@@ -1,0 +1,117 @@
+// call / spawnCall: arguments, dotted paths, NotFound.
+#include <QIsle/QIsle>
+
+#include <QtTest/QtTest>
+
+class tst_Call : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void withArguments();
+    void argumentsKeepTheirTypes_data();
+    void argumentsKeepTheirTypes();
+    void dottedPath();
+    void callableTable();
+    void notFound_data();
+    void notFound();
+    void spawnCallFuture();
+};
+
+void tst_Call::withArguments()
+{
+    auto isle = QIsle::spawn();
+    isle->eval(QStringLiteral("function add(a, b) return a + b end"));
+    QCOMPARE(isle->call(QStringLiteral("add"), {1, 2}), QVariant(qlonglong(3)));
+    QCOMPARE(isle->call(QStringLiteral("add"), {1.5, 2}), QVariant(3.5));
+}
+
+void tst_Call::argumentsKeepTheirTypes_data()
+{
+    QTest::addColumn<QVariant>("value");
+    QTest::addColumn<QString>("luaType");
+    QTest::addRow("null") << QVariant() << "nil";
+    QTest::addRow("bool") << QVariant(true) << "boolean";
+    QTest::addRow("int") << QVariant(7) << "integer";
+    QTest::addRow("qlonglong") << QVariant(qlonglong(1) << 40) << "integer";
+    QTest::addRow("double") << QVariant(2.0) << "float";
+    QTest::addRow("string") << QVariant(QStringLiteral("ü")) << "string";
+}
+
+void tst_Call::argumentsKeepTheirTypes()
+{
+    QFETCH(QVariant, value);
+    QFETCH(QString, luaType);
+    auto isle = QIsle::spawn();
+    isle->eval(QStringLiteral(
+            "function kind(v) return math.type(v) or type(v) end "
+            "function echo(v) return v end"));
+    QCOMPARE(isle->call(QStringLiteral("kind"), {value}).toString(), luaType);
+    const QVariant back = isle->call(QStringLiteral("echo"), {value});
+    if (value.typeId() == QMetaType::Int)
+        QCOMPARE(back, QVariant(qlonglong(value.toInt())));
+    else
+        QCOMPARE(back, value);
+}
+
+void tst_Call::dottedPath()
+{
+    auto isle = QIsle::spawn();
+    QCOMPARE(isle->call(QStringLiteral("string.upper"), {QStringLiteral("abc")}), QVariant(QStringLiteral("ABC")));
+    isle->eval(QStringLiteral("app = { tools = { sum = function(a, b, c) return a + b + c end } }"));
+    QCOMPARE(isle->call(QStringLiteral("app.tools.sum"), {1, 2, 3}), QVariant(qlonglong(6)));
+}
+
+void tst_Call::callableTable()
+{
+    auto isle = QIsle::spawn();
+    isle->eval(QStringLiteral("obj = setmetatable({}, { __call = function(self, x) return x * 10 end })"));
+    QCOMPARE(isle->call(QStringLiteral("obj"), {4}), QVariant(qlonglong(40)));
+}
+
+void tst_Call::notFound_data()
+{
+    QTest::addColumn<QString>("name");
+    QTest::addRow("missing") << "nosuchfunction";
+    QTest::addRow("number") << "aNumber";
+    QTest::addRow("missing-field") << "string.nosuch";
+    QTest::addRow("through-non-table") << "aNumber.field";
+    QTest::addRow("empty") << "";
+    QTest::addRow("trailing-dot") << "string.";
+}
+
+void tst_Call::notFound()
+{
+    QFETCH(QString, name);
+    auto isle = QIsle::spawn();
+    isle->eval(QStringLiteral("aNumber = 5"));
+    try {
+        isle->call(name);
+        QFAIL("expected NotFound");
+    } catch (const QIsleError &e) {
+        QCOMPARE(e.kind(), QIsleError::Kind::NotFound);
+        QVERIFY2(e.message().contains(name), qPrintable(e.message()));
+    }
+    // The VM keeps serving.
+    QCOMPARE(isle->eval(QStringLiteral("return aNumber")), QVariant(qlonglong(5)));
+}
+
+void tst_Call::spawnCallFuture()
+{
+    auto isle = QIsle::spawn();
+    isle->eval(QStringLiteral("function greet(who) return 'hello ' .. who end"));
+    QFuture<QVariant> future = isle->spawnCall(QStringLiteral("greet"), {QStringLiteral("isle")});
+    QTRY_VERIFY_WITH_TIMEOUT(future.isFinished(), 5000);
+    QCOMPARE(future.result(), QVariant(QStringLiteral("hello isle")));
+
+    QFuture<QVariant> missing = isle->spawnCall(QStringLiteral("nope"));
+    QTRY_VERIFY_WITH_TIMEOUT(missing.isFinished(), 5000);
+    try {
+        missing.waitForFinished();
+        QFAIL("expected the future to carry NotFound");
+    } catch (const QIsleError &e) {
+        QCOMPARE(e.kind(), QIsleError::Kind::NotFound);
+    }
+}
+
+QTEST_GUILESS_MAIN(tst_Call)
+#include "tst_call.moc"

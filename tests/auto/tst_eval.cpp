@@ -1,0 +1,133 @@
+// eval / spawnEval: results, state kept across requests, init.
+#include <QIsle/QIsle>
+
+#include <QtTest/QtTest>
+
+#include <lua.hpp>
+
+#include <cmath>
+
+class tst_Eval : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void scalars_data();
+    void scalars();
+    void nothingReturnedIsNull();
+    void firstOfManyResults();
+    void stateKeptAcrossRequests();
+    void spawnEvalFuture();
+    void initSetsGlobals();
+    void initLuaErrorIsInit();
+    void initThrowIsInit();
+    void bytecodeRefused();
+};
+
+void tst_Eval::scalars_data()
+{
+    QTest::addColumn<QString>("chunk");
+    QTest::addColumn<QVariant>("expected");
+    QTest::addRow("integer") << "return 1 + 2" << QVariant(qlonglong(3));
+    QTest::addRow("negative") << "return -7" << QVariant(qlonglong(-7));
+    QTest::addRow("maxinteger") << "return math.maxinteger" << QVariant(qlonglong(LUA_MAXINTEGER));
+    QTest::addRow("float") << "return 1.5" << QVariant(1.5);
+    QTest::addRow("float-integral") << "return 3.0" << QVariant(3.0);
+    QTest::addRow("true") << "return true" << QVariant(true);
+    QTest::addRow("false") << "return false" << QVariant(false);
+    QTest::addRow("string") << "return 'hé' .. 'llo'" << QVariant(QStringLiteral("héllo"));
+    QTest::addRow("empty-string") << "return ''" << QVariant(QString(""));
+    QTest::addRow("nil") << "return nil" << QVariant();
+}
+
+void tst_Eval::scalars()
+{
+    QFETCH(QString, chunk);
+    QFETCH(QVariant, expected);
+    auto isle = QIsle::spawn();
+    const QVariant result = isle->eval(chunk);
+    QCOMPARE(result.typeId(), expected.typeId());
+    QCOMPARE(result, expected);
+}
+
+void tst_Eval::nothingReturnedIsNull()
+{
+    auto isle = QIsle::spawn();
+    const QVariant result = isle->eval(QStringLiteral("local x = 1"));
+    QVERIFY(!result.isValid());
+}
+
+void tst_Eval::firstOfManyResults()
+{
+    auto isle = QIsle::spawn();
+    QCOMPARE(isle->eval(QStringLiteral("return 1, 2, 3")), QVariant(qlonglong(1)));
+}
+
+void tst_Eval::stateKeptAcrossRequests()
+{
+    auto isle = QIsle::spawn();
+    isle->eval(QStringLiteral("counter = 10"));
+    isle->eval(QStringLiteral("counter = counter + 5"));
+    QCOMPARE(isle->eval(QStringLiteral("return counter")), QVariant(qlonglong(15)));
+}
+
+void tst_Eval::spawnEvalFuture()
+{
+    auto isle = QIsle::spawn();
+    QFuture<QVariant> future = isle->spawnEval(QStringLiteral("return 6 * 7"));
+    QVERIFY(future.isValid());
+    QTRY_VERIFY_WITH_TIMEOUT(future.isFinished(), 5000);
+    QVERIFY(!future.isCanceled());
+    QCOMPARE(future.result(), QVariant(qlonglong(42)));
+    QCOMPARE(future.resultCount(), 1);
+}
+
+void tst_Eval::initSetsGlobals()
+{
+    auto isle = QIsle::spawn([](lua_State *L) {
+        lua_pushinteger(L, 99);
+        lua_setglobal(L, "answer");
+        luaL_dostring(L, "function twice(x) return 2 * x end");
+    });
+    QCOMPARE(isle->eval(QStringLiteral("return twice(answer)")), QVariant(qlonglong(198)));
+}
+
+void tst_Eval::initLuaErrorIsInit()
+{
+    try {
+        auto isle = QIsle::spawn([](lua_State *L) { luaL_error(L, "init refused"); });
+        QFAIL("spawn should have thrown");
+    } catch (const QIsleError &e) {
+        QCOMPARE(e.kind(), QIsleError::Kind::Init);
+        QVERIFY2(e.message().contains(QStringLiteral("init refused")), qPrintable(e.message()));
+    }
+}
+
+void tst_Eval::initThrowIsInit()
+{
+    try {
+        auto isle = QIsle::spawn([](lua_State *) { throw std::runtime_error("no config"); });
+        QFAIL("spawn should have thrown");
+    } catch (const QIsleError &e) {
+        QCOMPARE(e.kind(), QIsleError::Kind::Init);
+        QVERIFY2(e.message().contains(QStringLiteral("no config")), qPrintable(e.message()));
+    }
+}
+
+void tst_Eval::bytecodeRefused()
+{
+    auto isle = QIsle::spawn();
+    // A chunk starting with Lua's binary signature is refused by eval ...
+    try {
+        isle->eval(QStringLiteral("\x1bLua"));
+        QFAIL("a binary chunk must not load");
+    } catch (const QIsleError &e) {
+        QCOMPARE(e.kind(), QIsleError::Kind::Syntax);
+    }
+    // ... and by load() inside scripts.
+    const QVariant r = isle->eval(QStringLiteral(
+            "local f, err = load('\\27Lua') return f == nil and err"));
+    QVERIFY2(r.toString().contains(QStringLiteral("binary")), qPrintable(r.toString()));
+}
+
+QTEST_GUILESS_MAIN(tst_Eval)
+#include "tst_eval.moc"
