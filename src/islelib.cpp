@@ -9,6 +9,7 @@
 #include <QtCore/QThread>
 
 #include <chrono>
+#include <climits>
 
 
 namespace {
@@ -41,19 +42,42 @@ RunningRequest *running(lua_State *L)
     return r;
 }
 
+// A Lua number as a progress figure: floats truncate, anything past int clamps.
+int toProgress(lua_Number n)
+{
+    if (!(n > 0)) // also NaN
+        return 0;
+    return n >= lua_Number(INT_MAX) ? INT_MAX : int(n);
+}
+
 // isle.progress(value [, maximum [, text]])
+//
+// Scripts call this in tight loops, so nothing here may post a signal per
+// call: QFutureInterface throttles value and text changes itself (about 25
+// notifications a second), but setProgressRange() notifies on every call and
+// restarts the value at the minimum, so the range is only set when it changes
+// -- or to start over, as Qt's value never moves backwards within a range.
 int progress(lua_State *L)
 {
     RunningRequest *r = running(L);
-    const lua_Integer value = luaL_checkinteger(L, 1);
+    int value = toProgress(luaL_checknumber(L, 1));
+    const bool hasMaximum = !lua_isnoneornil(L, 2);
+    const int maximum = hasMaximum ? toProgress(luaL_checknumber(L, 2)) : 0;
+    const bool hasText = !lua_isnoneornil(L, 3);
+    const QString text = hasText ? QString::fromUtf8(luaL_checkstring(L, 3)) : QString();
+
     QPromise<QVariant> &promise = r->request->promise;
-    if (!lua_isnoneornil(L, 2))
-        promise.setProgressRange(0, int(qBound(lua_Integer(0), luaL_checkinteger(L, 2), lua_Integer(INT_MAX))));
-    const int clamped = int(qBound(lua_Integer(INT_MIN), value, lua_Integer(INT_MAX)));
-    if (!lua_isnoneornil(L, 3))
-        promise.setProgressValueAndText(clamped, QString::fromUtf8(luaL_checkstring(L, 3)));
-    else
-        promise.setProgressValue(clamped);
+    const QFuture<QVariant> future = promise.future();
+    if (hasMaximum
+        && (future.progressMaximum() != maximum || future.progressMinimum() != 0
+            || value < future.progressValue())) {
+        promise.setProgressRange(0, maximum);
+    }
+    // Qt drops a value outside a set range: show it at the nearest end.
+    if (future.progressMaximum() > 0)
+        value = qMin(value, future.progressMaximum());
+    // The text stays until a new one is given.
+    promise.setProgressValueAndText(value, hasText ? text : future.progressText());
     return 0;
 }
 
@@ -72,13 +96,18 @@ int emitResult(lua_State *L)
     return 0;
 }
 
-// isle.sleep(ms): waits without burning CPU; a cancel or timeout wakes it.
+// isle.sleep(ms): waits without burning CPU; a cancel, timeout or suspend
+// is seen within a slice (checkpoint() parks a suspended request and wakes on
+// resume or cancel).
 int sleepFor(lua_State *L)
 {
+    using Clock = std::chrono::steady_clock;
     const lua_Number ms = luaL_checknumber(L, 1);
     StopControl &stop = Worker::from(L)->stopControl();
-    using Clock = std::chrono::steady_clock;
-    const auto end = Clock::now() + std::chrono::microseconds(qint64(qMax<lua_Number>(0, ms) * 1000));
+    // Past about 30 years (or inf), sleep until stopped.
+    constexpr lua_Number Forever = 1e12;
+    const auto end = ms >= Forever ? Clock::time_point::max()
+                                   : Clock::now() + std::chrono::microseconds(qint64(qMax<lua_Number>(0, ms) * 1000));
     for (;;) {
         stop.checkpoint(L);
         const auto now = Clock::now();

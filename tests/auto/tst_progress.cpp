@@ -1,0 +1,345 @@
+// The Lua side of a request: isle.progress, isle.emit, isle.sleep,
+// isle.canceled, and suspend/resume, as a QFutureWatcher sees them.
+#include <QIsle/QIsle>
+
+#include <QtTest/QtTest>
+
+namespace {
+
+// Counts timer ticks of the test's own (GUI) thread: ticks while a script
+// floods the future with notifications show the thread still serves events.
+class Heartbeat : public QObject
+{
+public:
+    Heartbeat()
+    {
+        connect(&timer, &QTimer::timeout, this, [this] {
+            if (last.isValid())
+                longestGapMs = qMax(longestGapMs, last.elapsed());
+            last.start();
+            ++ticks;
+        });
+        timer.start(5);
+    }
+    QTimer timer;
+    QElapsedTimer last;
+    qint64 longestGapMs = 0;
+    int ticks = 0;
+};
+
+} // namespace
+
+class tst_Progress : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void progressSeenByWatcher();
+    void progressArguments_data();
+    void progressArguments();
+    void progressFloodIsThrottled();
+    void emitsInOrder();
+    void emitKeepsResultZero();
+    void emitFloodKeepsThreadResponsive();
+    void emitUnconvertibleIsConversion();
+    void suspendStopsCounter();
+    void sleepWakesOnCancel();
+    void sleepWakesOnCancelWhileSuspended();
+    void sleepDoesNotSpin();
+    void sleepReturns();
+    void canceledInCloseHandler();
+    void outsideRequest();
+};
+
+void tst_Progress::progressSeenByWatcher()
+{
+    auto isle = QIsle::spawn();
+    QFutureWatcher<QVariant> watcher;
+    QSignalSpy range(&watcher, &QFutureWatcherBase::progressRangeChanged);
+    QSignalSpy value(&watcher, &QFutureWatcherBase::progressValueChanged);
+    QSignalSpy text(&watcher, &QFutureWatcherBase::progressTextChanged);
+    QSignalSpy finished(&watcher, &QFutureWatcherBase::finished);
+    // Sleeps let each step out past Qt's progress throttle (25 a second).
+    watcher.setFuture(isle->spawnEval(QStringLiteral(
+            "isle.progress(0, 10, 'start')\n"
+            "for i = 1, 10 do isle.sleep(50) isle.progress(i, 10, 'step ' .. i) end\n"
+            "return 'done'")));
+    QVERIFY(finished.wait(10000));
+    QCOMPARE(watcher.future().result(), QVariant(QStringLiteral("done")));
+    QVERIFY(range.size() >= 1);
+    QCOMPARE(range.constLast().at(0).toInt(), 0);
+    QCOMPARE(range.constLast().at(1).toInt(), 10);
+    QVERIFY2(value.size() >= 5, qPrintable(QString::number(value.size())));
+    int previous = -1;
+    for (const QList<QVariant> &args : std::as_const(value)) {
+        QVERIFY(args.at(0).toInt() > previous);
+        previous = args.at(0).toInt();
+    }
+    QCOMPARE(previous, 10); // the maximum is never throttled away
+    QVERIFY(!text.isEmpty());
+    QCOMPARE(text.constLast().at(0).toString(), QStringLiteral("step 10"));
+    QCOMPARE(watcher.progressValue(), 10);
+}
+
+void tst_Progress::progressArguments_data()
+{
+    QTest::addColumn<QString>("chunk");
+    QTest::addColumn<int>("minimum");
+    QTest::addColumn<int>("maximum");
+    QTest::addColumn<int>("value");
+    QTest::addColumn<QString>("text");
+    QTest::addRow("value only") << "isle.progress(3)" << 0 << 0 << 3 << "";
+    QTest::addRow("range") << "isle.progress(3, 8)" << 0 << 8 << 3 << "";
+    QTest::addRow("text") << "isle.progress(3, 8, 'hello')" << 0 << 8 << 3 << "hello";
+    QTest::addRow("float truncates") << "isle.progress(2.75, 4.5)" << 0 << 4 << 2 << "";
+    QTest::addRow("past maximum") << "isle.progress(12, 10)" << 0 << 10 << 10 << "";
+    QTest::addRow("negative") << "isle.progress(-5, 10)" << 0 << 10 << 0 << "";
+    QTest::addRow("huge") << "isle.progress(1e300)" << 0 << 0 << INT_MAX << "";
+    QTest::addRow("text kept") << "isle.progress(1, 10, 'a') isle.progress(2)" << 0 << 10 << 2 << "a";
+    QTest::addRow("start over") << "isle.progress(9, 10) isle.progress(1, 10)" << 0 << 10 << 1 << "";
+    QTest::addRow("new range") << "isle.progress(9, 10) isle.progress(5, 100)" << 0 << 100 << 5 << "";
+}
+
+void tst_Progress::progressArguments()
+{
+    QFETCH(QString, chunk);
+    QFETCH(int, minimum);
+    QFETCH(int, maximum);
+    QFETCH(int, value);
+    QFETCH(QString, text);
+    auto isle = QIsle::spawn();
+    QFuture<QVariant> f = isle->spawnEval(chunk);
+    QIsle::waitFor(f);
+    QCOMPARE(f.progressMinimum(), minimum);
+    QCOMPARE(f.progressMaximum(), maximum);
+    QCOMPARE(f.progressValue(), value);
+    QCOMPARE(f.progressText(), text);
+}
+
+void tst_Progress::progressFloodIsThrottled()
+{
+    // A script calling isle.progress in a tight loop must not flood the
+    // receiving thread: count the signals, and check the thread's own timer
+    // keeps ticking while the loop runs.
+    auto isle = QIsle::spawn();
+    QFutureWatcher<QVariant> watcher;
+    int values = 0;
+    int ranges = 0;
+    int texts = 0;
+    connect(&watcher, &QFutureWatcherBase::progressValueChanged, this, [&] { ++values; });
+    connect(&watcher, &QFutureWatcherBase::progressRangeChanged, this, [&] { ++ranges; });
+    connect(&watcher, &QFutureWatcherBase::progressTextChanged, this, [&] { ++texts; });
+    constexpr int Calls = 1000000;
+    Heartbeat heartbeat;
+    QElapsedTimer elapsed;
+    elapsed.start();
+    watcher.setFuture(isle->spawnEval(QStringLiteral(
+            "local n = %1\n"
+            "for i = 1, n do isle.progress(i, n, 'item') end\n"
+            "return n").arg(Calls)));
+    QTRY_VERIFY_WITH_TIMEOUT(watcher.isFinished(), 60000);
+    QCoreApplication::processEvents(); // the last notifications
+    QCOMPARE(watcher.future().result(), QVariant(qlonglong(Calls)));
+    qInfo("%d isle.progress calls in %lld ms: %d value, %d range, %d text signals; "
+          "%d timer ticks, longest gap %lld ms",
+          Calls, elapsed.elapsed(), values, ranges, texts, heartbeat.ticks, heartbeat.longestGapMs);
+    QCOMPARE(ranges, 1);
+    // Qt's throttle is ~25 a second; bound it by the run time, generously.
+    const int bound = int(elapsed.elapsed() / 10) + 10;
+    QVERIFY2(values <= bound, qPrintable(QStringLiteral("%1 > %2").arg(values).arg(bound)));
+    QVERIFY(values >= 1);
+    QCOMPARE(watcher.progressValue(), Calls);
+}
+
+void tst_Progress::emitsInOrder()
+{
+    auto isle = QIsle::spawn();
+    QFutureWatcher<QVariant> watcher;
+    QList<int> indexes;
+    connect(&watcher, &QFutureWatcherBase::resultReadyAt, this, [&](int i) { indexes.append(i); });
+    QSignalSpy finished(&watcher, &QFutureWatcherBase::finished);
+    watcher.setFuture(isle->spawnEval(QStringLiteral(
+            "for i = 1, 5 do isle.emit('r' .. i) end\n"
+            "isle.emit({a = 1})\n"
+            "return 'last'")));
+    QVERIFY(finished.wait(10000));
+    const QFuture<QVariant> f = watcher.future();
+    QCOMPARE(f.resultCount(), 7);
+    QCOMPARE(f.resultAt(0), QVariant(QStringLiteral("last")));
+    for (int i = 1; i <= 5; ++i)
+        QCOMPARE(f.resultAt(i), QVariant(QStringLiteral("r%1").arg(i)));
+    QCOMPARE(f.resultAt(6).toMap().value(QStringLiteral("a")), QVariant(qlonglong(1)));
+    // Streamed results arrive in order, before the return value.
+    QCOMPARE(indexes, (QList<int>{1, 2, 3, 4, 5, 6, 0}));
+}
+
+void tst_Progress::emitKeepsResultZero()
+{
+    auto isle = QIsle::spawn();
+    QCOMPARE(isle->eval(QStringLiteral("isle.emit(1) isle.emit(2) return 'value'")),
+             QVariant(QStringLiteral("value")));
+    QFuture<QVariant> nothing = isle->spawnEval(QStringLiteral("isle.emit(1)"));
+    QCOMPARE(QIsle::waitFor(nothing), QVariant());
+    QCOMPARE(nothing.resultAt(1), QVariant(qlonglong(1)));
+}
+
+void tst_Progress::emitFloodKeepsThreadResponsive()
+{
+    auto isle = QIsle::spawn();
+    QFutureWatcher<QVariant> watcher;
+    int ready = 0;
+    connect(&watcher, &QFutureWatcherBase::resultsReadyAt, this,
+            [&](int begin, int end) { ready += end - begin; });
+    constexpr int Emits = 100000;
+    Heartbeat heartbeat;
+    QElapsedTimer elapsed;
+    elapsed.start();
+    watcher.setFuture(isle->spawnEval(QStringLiteral(
+            "for i = 1, %1 do isle.emit(i) end return 'done'").arg(Emits)));
+    QTRY_VERIFY_WITH_TIMEOUT(watcher.isFinished(), 60000);
+    QTRY_COMPARE_WITH_TIMEOUT(ready, Emits + 1, 30000);
+    qInfo("%d isle.emit calls delivered in %lld ms; %d timer ticks, longest gap %lld ms",
+          Emits, elapsed.elapsed(), heartbeat.ticks, heartbeat.longestGapMs);
+    QVERIFY(heartbeat.ticks > 0);
+    QCOMPARE(watcher.future().resultAt(Emits), QVariant(qlonglong(Emits)));
+}
+
+void tst_Progress::emitUnconvertibleIsConversion()
+{
+    auto isle = QIsle::spawn();
+    try {
+        isle->eval(QStringLiteral("isle.emit(function() end)"));
+        QFAIL("expected a Conversion error");
+    } catch (const QIsleError &e) {
+        QCOMPARE(e.kind(), QIsleError::Kind::Conversion);
+    }
+}
+
+void tst_Progress::suspendStopsCounter()
+{
+    auto isle = QIsle::spawn();
+    QFutureWatcher<QVariant> watcher;
+    QSignalSpy suspended(&watcher, &QFutureWatcherBase::suspended);
+    QSignalSpy resumed(&watcher, &QFutureWatcherBase::resumed);
+    // The counter is read through progress, without touching the busy VM.
+    watcher.setFuture(isle->spawnEval(QStringLiteral(
+            "local n = 0 while true do n = n + 1 isle.progress(n) end")));
+    QTRY_VERIFY_WITH_TIMEOUT(watcher.progressValue() > 0 || watcher.future().progressValue() > 0, 5000);
+    QFuture<QVariant> f = watcher.future();
+    f.suspend();
+    QVERIFY(suspended.wait(5000));
+    QVERIFY(f.isSuspended());
+    const int atSuspend = f.progressValue();
+    QTest::qWait(100);
+    QCOMPARE(f.progressValue(), atSuspend);
+
+    f.resume();
+    QTRY_VERIFY_WITH_TIMEOUT(f.progressValue() > atSuspend, 5000);
+    QVERIFY(resumed.size() >= 1 || !f.isSuspended());
+    f.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 5000);
+    QVERIFY(f.isCanceled());
+}
+
+void tst_Progress::sleepWakesOnCancel()
+{
+    auto isle = QIsle::spawn();
+    QFuture<QVariant> f = isle->spawnEval(QStringLiteral("started = true isle.sleep(60000)"));
+    QTRY_VERIFY_WITH_TIMEOUT(f.isRunning() && f.isStarted(), 5000);
+    QTest::qWait(30);
+    QElapsedTimer timer;
+    timer.start();
+    f.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 5000);
+    qInfo("isle.sleep woke %lld ms after cancel", timer.elapsed());
+    QVERIFY(f.isCanceled());
+    QCOMPARE(isle->eval(QStringLiteral("return started")), QVariant(true));
+}
+
+void tst_Progress::sleepWakesOnCancelWhileSuspended()
+{
+    auto isle = QIsle::spawn();
+    QFutureWatcher<QVariant> watcher;
+    QSignalSpy suspended(&watcher, &QFutureWatcherBase::suspended);
+    watcher.setFuture(isle->spawnEval(QStringLiteral("isle.sleep(60000)")));
+    QTest::qWait(30);
+    QFuture<QVariant> f = watcher.future();
+    f.suspend();
+    QVERIFY(suspended.wait(5000));
+    f.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 5000);
+    QVERIFY(f.isCanceled());
+    QCOMPARE(isle->eval(QStringLiteral("return 1")), QVariant(qlonglong(1)));
+}
+
+void tst_Progress::sleepDoesNotSpin()
+{
+    // CPU time of the process while the script sleeps: far below the wall time.
+    auto isle = QIsle::spawn();
+    const std::clock_t before = std::clock();
+    QElapsedTimer wall;
+    wall.start();
+    isle->eval(QStringLiteral("isle.sleep(400)"));
+    const qint64 wallMs = wall.elapsed();
+    const qint64 cpuMs = qint64(std::clock() - before) * 1000 / CLOCKS_PER_SEC;
+    qInfo("isle.sleep(400): %lld ms wall, %lld ms CPU", wallMs, cpuMs);
+    QVERIFY(wallMs >= 395);
+    QVERIFY2(cpuMs * 2 < wallMs, qPrintable(QStringLiteral("%1 ms CPU").arg(cpuMs)));
+}
+
+void tst_Progress::sleepReturns()
+{
+    auto isle = QIsle::spawn();
+    QCOMPARE(isle->eval(QStringLiteral("isle.sleep(0) isle.sleep(-1) isle.sleep(0 / 0) isle.sleep(5) return 'woke'")),
+             QVariant(QStringLiteral("woke")));
+    // A timeout wakes it too.
+    QIsleOptions options;
+    options.timeout = std::chrono::milliseconds(50);
+    auto limited = QIsle::spawn({}, options);
+    try {
+        limited->eval(QStringLiteral("isle.sleep(math.huge)"));
+        QFAIL("expected a timeout");
+    } catch (const QIsleError &e) {
+        QCOMPARE(e.kind(), QIsleError::Kind::Timeout);
+    }
+}
+
+void tst_Progress::canceledInCloseHandler()
+{
+    auto isle = QIsle::spawn();
+    QFuture<QVariant> f = isle->spawnEval(QStringLiteral(
+            "local guard <close> = setmetatable({}, {__close = function()\n"
+            "  cleanupSaw = isle.canceled()\n"
+            "end})\n"
+            "seenBefore = isle.canceled()\n"
+            "while true do end"));
+    QTest::qWait(30);
+    f.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 5000);
+    QCOMPARE(isle->eval(QStringLiteral("return seenBefore")), QVariant(false));
+    QCOMPARE(isle->eval(QStringLiteral("return cleanupSaw")), QVariant(true));
+    // A script may also poll it and end on its own terms.
+    QFuture<QVariant> polite = isle->spawnEval(QStringLiteral(
+            "while not isle.canceled() do end politeEnd = true"));
+    QTest::qWait(30);
+    polite.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(polite.isFinished(), 5000);
+    QVERIFY(polite.isCanceled());
+}
+
+void tst_Progress::outsideRequest()
+{
+    // The isle table works in init (spawn's own request) and fails cleanly
+    // when called from a coroutine that outlives its request.
+    auto isle = QIsle::spawn([](lua_State *) {});
+    QCOMPARE(isle->eval(QStringLiteral("return type(isle.progress)")), QVariant(QStringLiteral("function")));
+    try {
+        isle->eval(QStringLiteral("isle.progress('x')"));
+        QFAIL("expected a Runtime error");
+    } catch (const QIsleError &e) {
+        QCOMPARE(e.kind(), QIsleError::Kind::Runtime);
+        QCOMPARE(e.line(), 1);
+    }
+}
+
+QTEST_GUILESS_MAIN(tst_Progress)
+#include "tst_progress.moc"
