@@ -1,0 +1,187 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+// Row 7: what an isle costs beside the requests: stopping a script, the
+// cancel hook while a script runs, starting an isle, and its memory.
+#include "rows.h"
+
+#include <QIsle/QIsle>
+
+#include <QtCore/QFile>
+#include <QtCore/QThread>
+
+#include <lua.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <thread>
+
+#include <unistd.h>
+
+namespace Rows {
+namespace {
+
+using Bench::Measured;
+using Bench::Row;
+
+double percentile(std::vector<double> samples, double q)
+{
+    if (samples.empty())
+        return 0;
+    std::sort(samples.begin(), samples.end());
+    return samples[std::min(samples.size() - 1, std::size_t(std::lround(q * double(samples.size() - 1))))];
+}
+
+// Milliseconds one chunk takes on a plain lua_State on this thread, no hook.
+double plainMs(lua_State *L, const char *chunk)
+{
+    const auto start = Bench::Clock::now();
+    if (luaL_dostring(L, chunk) != LUA_OK)
+        return -1;
+    const double ms = Bench::secondsSince(start) * 1e3;
+    lua_settop(L, 0);
+    return ms;
+}
+
+double isleMs(QIsle &isle, const QString &chunk)
+{
+    const auto start = Bench::Clock::now();
+    isle.eval(chunk);
+    return Bench::secondsSince(start) * 1e3;
+}
+
+qint64 residentBytes()
+{
+    QFile statm(QStringLiteral("/proc/self/statm"));
+    if (!statm.open(QIODevice::ReadOnly))
+        return 0;
+    const QList<QByteArray> fields = statm.readAll().split(' ');
+    return fields.size() > 1 ? fields.at(1).toLongLong() * sysconf(_SC_PAGESIZE) : 0;
+}
+
+void cancelLatency(Bench::Table &table)
+{
+    auto isle = QIsle::spawn();
+    std::atomic<bool> started{false};
+    isle->registerFunction(QStringLiteral("benchStarted"), [&](const QVariantList &) {
+        started.store(true);
+        return QVariant();
+    });
+    pinIsle(*isle, otherCpu());
+    Bench::pinCurrentThread(callerCpu());
+    Measured latency = Bench::repeated(Bench::settings().scale(200, 20), [&] {
+        started.store(false);
+        QFuture<QVariant> f = isle->spawnEval(QStringLiteral("benchStarted() while true do end"));
+        while (!started.load())
+            QThread::yieldCurrentThread();
+        std::this_thread::sleep_for(std::chrono::microseconds(500)); // deep in the loop
+        const auto start = Bench::Clock::now();
+        f.cancel();
+        f.waitForFinished();
+        return Bench::secondsSince(start) * 1e6;
+    });
+    Bench::pinCurrentThread(-1);
+    isle->shutdown();
+    table.add(Bench::makeRow(QStringLiteral("7a"),
+                             QStringLiteral("Cancel latency: cancel() → future finished, `while true do end`"),
+                             QStringLiteral("us"), latency, {},
+                             QStringLiteral("p50 %1 us, p99 %2 us; CPUs %3 and %4")
+                                     .arg(percentile(latency.samples, 0.5), 0, 'f', 1)
+                                     .arg(percentile(latency.samples, 0.99), 0, 'f', 1)
+                                     .arg(callerCpu())
+                                     .arg(otherCpu())));
+}
+
+void hookOverhead(Bench::Table &table)
+{
+    struct Script
+    {
+        QString id;
+        QString name;
+        const char *chunk;
+    };
+    const Script scripts[] = {
+        {QStringLiteral("7b"), QStringLiteral("fib(27)"),
+         "local function fib(n) if n < 2 then return n end return fib(n - 1) + fib(n - 2) end return fib(27)"},
+        {QStringLiteral("7c"), QStringLiteral("numeric for, sum 1..2e7"),
+         "local s = 0 for i = 1, 20000000 do s = s + i end return s"},
+        {QStringLiteral("7d"), QStringLiteral("while loop, sum 1..2e7"),
+         "local s, i = 0, 1 while i <= 20000000 do s = s + i i = i + 1 end return s"},
+    };
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    auto isle = QIsle::spawn();
+    // One CPU for both: the CPUs of this VM may run at different speeds.
+    pinIsle(*isle, callerCpu());
+    Bench::pinCurrentThread(callerCpu());
+    for (const Script &script : scripts) {
+        const QString chunk = QString::fromLatin1(script.chunk);
+        auto [plain, viaIsle] = Bench::paired([&] { return plainMs(L, script.chunk); },
+                                              [&] { return isleMs(*isle, chunk); }, 1.5);
+        Row plainRow = Bench::makeRow(script.id + QLatin1Char('r'),
+                                      QStringLiteral("%1, plain lua_State, no hook").arg(script.name),
+                                      QStringLiteral("ms"), plain, {}, QStringLiteral("calling thread, CPU %1").arg(callerCpu()));
+        Row isleRow = Bench::makeRow(script.id, QStringLiteral("%1 through QIsle eval (hook overhead)").arg(script.name),
+                                     QStringLiteral("ms"), viaIsle, plainRow.id,
+                                     QStringLiteral("Lua thread on CPU %1").arg(callerCpu()));
+        Bench::judge(isleRow, QStringLiteral("~1.00x (≤ 1.05x)"), isleRow.ratio && isleRow.ratio->median <= 1.05);
+        table.add(plainRow);
+        table.add(isleRow);
+    }
+    Bench::pinCurrentThread(-1);
+    isle->shutdown();
+    lua_close(L);
+}
+
+void spawnAndMemory(Bench::Table &table)
+{
+    const Bench::Settings &s = Bench::settings();
+    { // the first isle pays for loading code and Qt's thread machinery
+        auto warm = QIsle::spawn();
+    }
+    auto [bare, spawned] = Bench::paired(
+            [] {
+                const auto start = Bench::Clock::now();
+                lua_State *L = luaL_newstate();
+                luaL_openlibs(L);
+                const double us = Bench::secondsSince(start) * 1e6;
+                lua_close(L);
+                return us;
+            },
+            [] {
+                const auto start = Bench::Clock::now();
+                auto isle = QIsle::spawn();
+                return Bench::secondsSince(start) * 1e6;
+            });
+    table.add(Bench::makeRow(QStringLiteral("7er"), QStringLiteral("luaL_newstate + luaL_openlibs on the calling thread"),
+                             QStringLiteral("us"), bare, {}, QStringLiteral("threads unpinned")));
+    Row spawnRow = Bench::makeRow(QStringLiteral("7e"), QStringLiteral("Spawn-to-ready: QIsle::spawn() returns"),
+                                  QStringLiteral("us"), spawned, QStringLiteral("7er"),
+                                  QStringLiteral("threads unpinned; destruction not timed"));
+    Bench::judge(spawnRow, QStringLiteral("≤ 200 us"), spawnRow.stats.median <= 200);
+    table.add(spawnRow);
+
+    constexpr int Isles = 100;
+    Measured perIsle = Bench::repeated(s.scale(5, 2), [] {
+        std::vector<std::unique_ptr<QIsle>> isles;
+        isles.reserve(Isles);
+        const qint64 before = residentBytes();
+        for (int i = 0; i < Isles; ++i)
+            isles.push_back(QIsle::spawn());
+        return double(residentBytes() - before) / Isles / 1024.0;
+    });
+    Row rss = Bench::makeRow(QStringLiteral("7f"), QStringLiteral("RSS per idle isle (100 isles, /proc/self/statm)"),
+                             QStringLiteral("KiB"), perIsle, {}, QStringLiteral("default options and libraries"));
+    Bench::judge(rss, QStringLiteral("≤ 64 KiB"), rss.stats.median <= 64);
+    table.add(rss);
+}
+
+} // namespace
+
+void isleCosts(Bench::Table &table)
+{
+    cancelLatency(table);
+    hookOverhead(table);
+    spawnAndMemory(table);
+}
+
+} // namespace Rows
