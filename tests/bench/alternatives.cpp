@@ -58,10 +58,11 @@ QFuture<QVariant> QueuedWorker::add(qlonglong a, qlonglong b)
     return queued(m_context.get(), [a, b] { return QVariant(a + b); });
 }
 
-QFuture<QVariant> freshStateAdd(qlonglong a, qlonglong b)
+QFuture<QVariant> freshStateAdd(qlonglong a, qlonglong b, int cpu)
 {
 #if QISLE_BENCH_HAVE_CONCURRENT
-    return QtConcurrent::run([a, b] {
+    return QtConcurrent::run([a, b, cpu] {
+        Bench::pinCurrentThread(cpu);
         lua_State *L = luaL_newstate();
         luaL_openlibs(L);
         QVariant result;
@@ -78,6 +79,7 @@ QFuture<QVariant> freshStateAdd(qlonglong a, qlonglong b)
 #else
     Q_UNUSED(a);
     Q_UNUSED(b);
+    Q_UNUSED(cpu);
     return {};
 #endif
 }

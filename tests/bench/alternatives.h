@@ -25,8 +25,9 @@ private:
 };
 
 // A fresh lua_State per request, opened with the standard libraries, run by
-// QtConcurrent::run on Qt's global thread pool.
-QFuture<QVariant> freshStateAdd(qlonglong a, qlonglong b);
+// QtConcurrent::run on Qt's global thread pool. The pool thread pins itself
+// to cpu first (-1: any CPU).
+QFuture<QVariant> freshStateAdd(qlonglong a, qlonglong b, int cpu);
 
 // QJSEngine living on a worker QThread, called through queued invokes.
 // available() is false when the benchmark was built without Qt6::Qml.

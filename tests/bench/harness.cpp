@@ -262,6 +262,9 @@ QVariantMap machineInfo()
     m.insert(QStringLiteral("os"), QSysInfo::prettyProductName());
     m.insert(QStringLiteral("qt"), QString::fromLatin1(qVersion()));
     m.insert(QStringLiteral("lua"), QString::fromLatin1(LUA_RELEASE));
+    QFile loadavg(QStringLiteral("/proc/loadavg"));
+    if (loadavg.open(QIODevice::ReadOnly))
+        m.insert(QStringLiteral("loadavg"), QString::fromLatin1(loadavg.readAll()).section(QLatin1Char(' '), 0, 2));
     m.insert(QStringLiteral("compiler"), QStringLiteral("g++ %1.%2").arg(__GNUC__).arg(__GNUC_MINOR__));
     return m;
 }

@@ -70,9 +70,10 @@ int main(int argc, char **argv)
         Bench::pinCurrentThread(-1);
     }
     const double seconds = Bench::secondsSince(start);
+    const QString loadAfter = Bench::machineInfo().value(QStringLiteral("loadavg")).toString();
 
     QString out;
-    out += QStringLiteral("QIsle benchmark%1 — %2 (%3 CPUs), %4, kernel %5, Qt %6, %7, %8; %9 s\n\n")
+    out += QStringLiteral("QIsle benchmark%1 — %2 (%3 CPUs), %4, kernel %5, Qt %6, %7, %8; %9 s; load average %10 before, %11 after\n\n")
                    .arg(settings.quick ? QStringLiteral(" (--quick)") : QString(),
                         machine.value(QStringLiteral("cpu")).toString(),
                         machine.value(QStringLiteral("cpus")).toString(),
@@ -81,7 +82,8 @@ int main(int argc, char **argv)
                         machine.value(QStringLiteral("qt")).toString(),
                         machine.value(QStringLiteral("lua")).toString(),
                         machine.value(QStringLiteral("compiler")).toString())
-                   .arg(seconds, 0, 'f', 1);
+                   .arg(seconds, 0, 'f', 1)
+                   .arg(machine.value(QStringLiteral("loadavg")).toString(), loadAfter);
     out += table.markdown();
     out += QStringLiteral("\nRatio: this row ÷ the Ref row, the median of per-pair ratios from alternating runs "
                           "(for calls/s, higher is faster).\n");
@@ -91,6 +93,7 @@ int main(int argc, char **argv)
     if (parser.isSet(json)) {
         QVariantMap m = machine;
         m.insert(QStringLiteral("seconds"), seconds);
+        m.insert(QStringLiteral("loadavgAfter"), loadAfter);
         QFile file(parser.value(json));
         if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate)
             || file.write(table.json(m)) < 0) {

@@ -85,7 +85,7 @@ double condvarUs(int roundTrips, int callerCpu, int otherCpu)
 #if defined(__cpp_lib_atomic_wait)
 const char *atomicWaitKind()
 {
-    return "std::atomic::wait";
+    return "std::atomic::wait (libstdc++: spins, then futex)";
 }
 
 double atomicWaitUs(int roundTrips, int callerCpu, int otherCpu)
