@@ -89,6 +89,17 @@ Measured repeated(int count, const std::function<double()> &run, double budgetSc
     return m;
 }
 
+bool pollFinished(const QFuture<QVariant> &f, double seconds)
+{
+    const auto start = Clock::now();
+    while (!f.isFinished()) {
+        if (secondsSince(start) > seconds)
+            return false;
+        sched_yield();
+    }
+    return true;
+}
+
 int cpuCount()
 {
     const long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -4,6 +4,7 @@
 // The benchmark's harness: repeated samples, paired A/B ratios, CPU pinning,
 // and the one table (Markdown, and JSON) every row ends up in.
 
+#include <QtCore/QFuture>
 #include <QtCore/QString>
 #include <QtCore/QStringList>
 #include <QtCore/QVariant>
@@ -59,6 +60,11 @@ std::vector<Measured> roundRobin(const std::vector<std::function<double()>> &run
 std::vector<double> ratiosOf(const Measured &num, const Measured &den);
 // Samples of one quantity alone, `count` times or until the budget runs out.
 Measured repeated(int count, const std::function<double()> &run, double budgetScale = 1.0);
+
+// Polls (spinning, yielding) until f finished or `seconds` passed; returns
+// whether it finished. Bounds every wait, so a broken stop cannot hang the
+// benchmark, and times the future's finish rather than a waiter's wake-up.
+bool pollFinished(const QFuture<QVariant> &f, double seconds);
 
 // Pins the calling thread to cpu (or to every CPU for -1). Returns false if
 // the machine has no such CPU.
