@@ -7,23 +7,28 @@
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 
 // The VM's lua_Alloc: counts the bytes the VM holds and refuses to grow past
 // the limit, which Lua turns into its memory error.
 class Allocator
 {
 public:
-    explicit Allocator(std::size_t limit) : m_limit(limit) { }
+    using Usage = std::atomic<std::size_t>;
+
+    explicit Allocator(std::size_t limit) : m_limit(limit), m_usage(std::make_shared<Usage>(0)) { }
 
     static void *allocate(void *self, void *ptr, std::size_t oldSize, std::size_t newSize);
 
     // Any thread: the bytes in use now.
-    std::size_t used() const { return m_used.load(std::memory_order_relaxed); }
+    std::size_t used() const { return m_usage->load(std::memory_order_relaxed); }
+    // Any thread: the counter itself, which outlives the VM (QIsle::usedMemory).
+    std::shared_ptr<const Usage> usage() const { return m_usage; }
     std::size_t limit() const { return m_limit; }
     // Lua thread: lift the limit (closing the VM must not fail).
     void setLimit(std::size_t limit) { m_limit = limit; }
 
 private:
-    std::size_t m_limit;                 // Lua thread only
-    std::atomic<std::size_t> m_used{0};  // written by the Lua thread only
+    std::size_t m_limit;            // Lua thread only
+    std::shared_ptr<Usage> m_usage; // written by the Lua thread only
 };

@@ -11,6 +11,21 @@ Q_LOGGING_CATEGORY(lcIsle, "qisle")
 
 namespace {
 
+// QIsleRequestOptions::timeout (-1 isle's, 0 none) as Request::timeout (0 isle's, < 0 none).
+std::unique_ptr<Request> withOptions(std::unique_ptr<Request> request, const QIsleRequestOptions &options)
+{
+    const qint64 ms = options.timeout.count();
+    request->timeout = std::chrono::milliseconds(ms < 0 ? 0 : ms == 0 ? -1 : ms);
+    return request;
+}
+
+// The worker of the isle whose Lua thread calls, or nullptr.
+Worker *currentWorker()
+{
+    auto *thread = qobject_cast<IsleThread *>(QThread::currentThread());
+    return thread ? thread->worker() : nullptr;
+}
+
 QFuture<QVariant> failedFuture(QIsleError::Kind kind, const QString &message)
 {
     QPromise<QVariant> promise;
@@ -113,8 +128,9 @@ std::unique_ptr<QIsle> QIsle::spawn(Init init, const QIsleOptions &options)
 {
     std::unique_ptr<QIsle> isle(new QIsle(options));
     auto request = std::make_unique<Request>(Request::Type::Exec);
-    request->fn = [init = std::move(init)](lua_State *L) {
+    request->fn = [init = std::move(init), d = isle->d.get()](lua_State *L) {
         Worker *worker = Worker::from(L);
+        d->memoryUsage = worker->allocator().usage();
         worker->openLibraries(L);
         if (init)
             init(L);
@@ -176,6 +192,82 @@ QFuture<QVariant> QIsle::spawnExec(ExecFunction fn)
     auto request = std::make_unique<Request>(Request::Type::Exec);
     request->fn = std::move(fn);
     return d->submit(std::move(request));
+}
+
+QVariant QIsle::eval(const QString &chunk, const QIsleRequestOptions &options)
+{
+    auto request = std::make_unique<Request>(Request::Type::Eval);
+    request->text = chunk;
+    return d->block(withOptions(std::move(request), options));
+}
+
+QVariant QIsle::call(const QString &function, const QVariantList &args, const QIsleRequestOptions &options)
+{
+    auto request = std::make_unique<Request>(Request::Type::Call);
+    request->text = function;
+    request->args = args;
+    return d->block(withOptions(std::move(request), options));
+}
+
+QVariant QIsle::exec(ExecFunction fn, const QIsleRequestOptions &options)
+{
+    auto request = std::make_unique<Request>(Request::Type::Exec);
+    request->fn = std::move(fn);
+    return d->block(withOptions(std::move(request), options));
+}
+
+QFuture<QVariant> QIsle::spawnEval(const QString &chunk, const QIsleRequestOptions &options)
+{
+    auto request = std::make_unique<Request>(Request::Type::Eval);
+    request->text = chunk;
+    return d->submit(withOptions(std::move(request), options));
+}
+
+QFuture<QVariant> QIsle::spawnCall(const QString &function, const QVariantList &args,
+                                   const QIsleRequestOptions &options)
+{
+    auto request = std::make_unique<Request>(Request::Type::Call);
+    request->text = function;
+    request->args = args;
+    return d->submit(withOptions(std::move(request), options));
+}
+
+QFuture<QVariant> QIsle::spawnExec(ExecFunction fn, const QIsleRequestOptions &options)
+{
+    auto request = std::make_unique<Request>(Request::Type::Exec);
+    request->fn = std::move(fn);
+    return d->submit(withOptions(std::move(request), options));
+}
+
+qsizetype QIsle::usedMemory() const
+{
+    return d->memoryUsage ? qsizetype(d->memoryUsage->load(std::memory_order_relaxed)) : 0;
+}
+
+bool QIsle::currentRequestStopping()
+{
+    Worker *worker = currentWorker();
+    if (!worker)
+        return false;
+    StopControl &stop = worker->stopControl();
+    RunningRequest *running = stop.current();
+    if (!running)
+        return false;
+    if (!running->stop)
+        running->stop = stop.pendingStop();
+    // Once seen, the stop is the request's outcome, even if the host
+    // function returns normally and no hook check follows.
+    return running->stop.has_value();
+}
+
+bool QIsle::checkpoint()
+{
+    Worker *worker = currentWorker();
+    if (!worker)
+        return false;
+    if (RunningRequest *running = worker->stopControl().current())
+        running->request->promise.suspendIfRequested();
+    return currentRequestStopping();
 }
 
 void QIsle::registerFunction(const QString &name, HostFunction fn)

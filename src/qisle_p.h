@@ -12,6 +12,7 @@
 #include <QtCore/QMutex>
 #include <QtCore/QThread>
 
+#include <atomic>
 #include <memory>
 
 class Worker;
@@ -59,4 +60,7 @@ public:
     IsleThread *thread; // owned; leaked on purpose when abandoned
     QMutex joinMutex;   // shutdown() and ~QIsle() may race
     bool joined = false;
+    // The allocator's byte counter; outlives the VM. Set on the Lua thread by
+    // spawn()'s init request, before spawn() returns; read-only after.
+    std::shared_ptr<const std::atomic<std::size_t>> memoryUsage;
 };

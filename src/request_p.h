@@ -21,7 +21,7 @@ struct Request
     QString text;              // chunk (Eval) or function path (Call)
     QVariantList args;         // Call
     QIsle::ExecFunction fn;    // Exec
-    std::chrono::milliseconds timeout{0}; // 0 = none; counted from the start
+    std::chrono::milliseconds timeout{0}; // > 0 own, 0 the isle's, < 0 none; counted from the start
     QPromise<QVariant> promise;
 
     Request(Type t) : type(t) { promise.start(); }

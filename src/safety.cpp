@@ -21,35 +21,90 @@ void disable(lua_State *L, const char *table, const char *name)
     lua_pop(L, 1);
 }
 
-// load(chunk [, chunkname [, mode [, env]]]) with mode forced to text.
+// Sets the loaded chunk's first upvalue (_ENV) to the value at env, if any,
+// as Lua's load/loadfile do.
+int finishLoad(lua_State *L, int status, int env)
+{
+    if (status != LUA_OK) {
+        luaL_pushfail(L);
+        lua_insert(L, -2);
+        return 2; // nil, message
+    }
+    if (env != 0) {
+        lua_pushvalue(L, env);
+        if (!lua_setupvalue(L, -2, 1))
+            lua_pop(L, 1);
+    }
+    return 1;
+}
+
+constexpr int ReaderSlot = 5; // keeps the reader's last piece alive
+
+const char *readPiece(lua_State *L, void *, size_t *size)
+{
+    luaL_checkstack(L, 2, "too many nested functions");
+    lua_pushvalue(L, 1);
+    lua_call(L, 0, 1);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        *size = 0;
+        return nullptr;
+    }
+    if (!lua_isstring(L, -1))
+        luaL_error(L, "reader function must return a string");
+    lua_replace(L, ReaderSlot);
+    return lua_tolstring(L, ReaderSlot, size);
+}
+
+// load(chunk [, chunkname [, mode [, env]]]) with mode forced to text. Written
+// out rather than wrapping the original: an upvalue holding Lua's own load
+// would be one debug.getupvalue away from a script.
 int textOnlyLoad(lua_State *L)
 {
-    const int n = lua_gettop(L);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_settop(L, qMax(n, 3) + 1);
-    lua_pushliteral(L, "t");
-    lua_replace(L, 4);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    size_t length = 0;
+    const char *text = lua_tolstring(L, 1, &length);
+    luaL_optstring(L, 3, "t"); // checked like Lua does, then ignored
+    const int env = lua_isnone(L, 4) ? 0 : 4;
+    int status;
+    if (text) {
+        const char *chunkName = luaL_optstring(L, 2, text);
+        status = luaL_loadbufferx(L, text, length, chunkName, "t");
+    } else {
+        const char *chunkName = luaL_optstring(L, 2, "=(load)");
+        luaL_checktype(L, 1, LUA_TFUNCTION);
+        lua_settop(L, ReaderSlot);
+        status = lua_load(L, readPiece, nullptr, chunkName, "t");
+    }
+    return finishLoad(L, status, env);
+}
+
+// package.searchers[2] with text-only loading: Lua's own uses
+// luaL_loadfile, which accepts precompiled files. Upvalue 1: package.
+int searchLuaText(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    lua_getfield(L, lua_upvalueindex(1), "searchpath");
+    lua_pushvalue(L, 1);
+    if (lua_getfield(L, lua_upvalueindex(1), "path") != LUA_TSTRING)
+        return luaL_error(L, "'package.path' must be a string");
+    lua_call(L, 2, 2); // filename | nil, message
+    if (lua_isnil(L, -2))
+        return 1; // "no file ..." for require's message
+    lua_pop(L, 1);
+    const char *filename = lua_tostring(L, -1);
+    if (luaL_loadfilex(L, filename, "t") != LUA_OK)
+        return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, filename,
+                          lua_tostring(L, -1));
+    lua_insert(L, -2);
+    return 2; // loader, filename
 }
 
 // loadfile(filename [, mode [, env]]) with mode forced to text.
 int textOnlyLoadfile(lua_State *L)
 {
     const char *filename = luaL_optstring(L, 1, nullptr);
-    const bool hasEnv = !lua_isnone(L, 3);
-    if (luaL_loadfilex(L, filename, "t") != LUA_OK) {
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        return 2;
-    }
-    if (hasEnv) {
-        lua_pushvalue(L, 3);
-        if (!lua_setupvalue(L, -2, 1))
-            lua_pop(L, 1);
-    }
-    return 1;
+    const int env = lua_isnone(L, 3) ? 0 : 3;
+    return finishLoad(L, luaL_loadfilex(L, filename, "t"), env);
 }
 
 int dofileContinuation(lua_State *L, int, lua_KContext)
@@ -68,20 +123,16 @@ int textOnlyDofile(lua_State *L)
     return dofileContinuation(L, 0, 0);
 }
 
-void wrapGlobal(lua_State *L, const char *name, lua_CFunction wrapper, bool withOriginal)
+// Replaces a global that the opened libraries define; leaves absent ones absent.
+void replaceGlobal(lua_State *L, const char *name, lua_CFunction replacement)
 {
     StackGuard guard(L);
-    if (lua_getglobal(L, name) == LUA_TNIL) {
-        lua_pop(L, 1);
-        return;
+    const bool present = lua_getglobal(L, name) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (present) {
+        lua_pushcfunction(L, replacement);
+        lua_setglobal(L, name);
     }
-    if (withOriginal) {
-        lua_pushcclosure(L, wrapper, 1);
-    } else {
-        lua_pop(L, 1);
-        lua_pushcfunction(L, wrapper);
-    }
-    lua_setglobal(L, name);
 }
 
 void removeGlobal(lua_State *L, const char *name)
@@ -114,10 +165,12 @@ void Safety::openLibraries(lua_State *L, QIsleOptions::Libraries libraries)
     disable(L, LUA_OSLIBNAME, "exit");
     disable(L, LUA_STRLIBNAME, "dump");
     disable(L, LUA_DBLIBNAME, "sethook");
-    wrapGlobal(L, "load", textOnlyLoad, true);
+    // debug.debug() reads the host's stdin: it would block the VM for good.
+    disable(L, LUA_DBLIBNAME, "debug");
+    replaceGlobal(L, "load", textOnlyLoad);
     if (libraries.testFlag(O::Io) || libraries.testFlag(O::Os) || libraries.testFlag(O::Package)) {
-        wrapGlobal(L, "loadfile", textOnlyLoadfile, false);
-        wrapGlobal(L, "dofile", textOnlyDofile, false);
+        replaceGlobal(L, "loadfile", textOnlyLoadfile);
+        replaceGlobal(L, "dofile", textOnlyDofile);
     } else {
         // A sandbox reaches no files.
         removeGlobal(L, "loadfile");
@@ -131,7 +184,10 @@ void Safety::openLibraries(lua_State *L, QIsleOptions::Libraries libraries)
         lua_pushliteral(L, "");
         lua_setfield(L, -2, "cpath");
         if (lua_getfield(L, -1, "searchers") == LUA_TTABLE) {
-            // 1: preload, 2: Lua files; 3 and 4 load C libraries.
+            // 1: preload, 2: Lua files (made text-only); 3 and 4 load C libraries.
+            lua_pushvalue(L, -2);
+            lua_pushcclosure(L, searchLuaText, 1);
+            lua_rawseti(L, -2, 2);
             lua_pushnil(L);
             lua_rawseti(L, -2, 4);
             lua_pushnil(L);

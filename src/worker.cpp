@@ -101,7 +101,8 @@ void Worker::run(Request &request)
 
     RunningRequest running;
     running.request = &request;
-    const auto timeout = request.timeout.count() > 0 ? request.timeout : m_options.timeout;
+    // request.timeout: > 0 its own, 0 the isle's, < 0 none (QIsleRequestOptions).
+    const auto timeout = request.timeout.count() != 0 ? request.timeout : m_options.timeout;
     if (timeout.count() > 0)
         running.deadline = std::chrono::steady_clock::now() + timeout;
     m_stop.begin(running);

@@ -55,6 +55,29 @@ public:
     [[nodiscard]] QFuture<QVariant> spawnCall(const QString &function, const QVariantList &args = {});
     [[nodiscard]] QFuture<QVariant> spawnExec(ExecFunction fn);
 
+    // The same with per-request settings (a timeout of its own).
+    QVariant eval(const QString &chunk, const QIsleRequestOptions &options);
+    QVariant call(const QString &function, const QVariantList &args, const QIsleRequestOptions &options);
+    QVariant exec(ExecFunction fn, const QIsleRequestOptions &options);
+    [[nodiscard]] QFuture<QVariant> spawnEval(const QString &chunk, const QIsleRequestOptions &options);
+    [[nodiscard]] QFuture<QVariant> spawnCall(const QString &function, const QVariantList &args,
+                                              const QIsleRequestOptions &options);
+    [[nodiscard]] QFuture<QVariant> spawnExec(ExecFunction fn, const QIsleRequestOptions &options);
+
+    // Bytes the VM holds now (what QIsleOptions::memoryLimit bounds). Any
+    // thread, lock-free, also while a script runs; 0 once shut down.
+    qsizetype usedMemory() const;
+
+    // For long-running C++ called from Lua (registered functions, exec
+    // closures), on the VM's thread: whether the running request is being
+    // stopped (canceled, past its timeout, isle destroyed). Return early
+    // when it is: the request then ends canceled (or Timeout) whatever the
+    // function returns. False on any other thread.
+    static bool currentRequestStopping();
+    // Parks while the running request is suspended (QFuture::suspend()),
+    // then returns currentRequestStopping(). Call it in a host function's loop.
+    static bool checkpoint();
+
     // Makes a global Lua function (a dotted name creates the tables on the
     // way) that runs fn on the VM's thread. A C++ exception thrown by fn is a
     // Lua error that pcall can catch; uncaught, the request fails with

@@ -52,3 +52,11 @@ struct QIsleOptions
 };
 
 Q_DECLARE_OPERATORS_FOR_FLAGS(QIsleOptions::Libraries)
+
+// Per-request settings for the spawnEval/eval/... overloads that take them.
+struct QIsleRequestOptions
+{
+    // Longest this request may run, counted from its start: -1 = the isle's
+    // QIsleOptions::timeout, 0 = none, else this.
+    std::chrono::milliseconds timeout{-1};
+};
