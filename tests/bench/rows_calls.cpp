@@ -167,6 +167,20 @@ void calls(Bench::Table &table)
     Bench::judge(r3b, QStringLiteral("≤ 1.5x 1b"), r3b.ratio && r3b.ratio->median <= 1.5);
     table.add(r3b);
 
+    // Qt's own hand-off, for reading row 3: the part of it QIsle cannot beat
+    // while it answers through QFuture.
+    for (const bool oneCpu : {false, true}) {
+        QueuedWorker bare(oneCpu ? callerCpu() : otherCpu());
+        auto qt = Bench::paired(
+                [&] { return PingPong::condvarUs(trips, callerCpu(), oneCpu ? callerCpu() : otherCpu()); },
+                [&] { return roundTripUs(trips, [&] { bare.add(1, 2).waitForFinished(); }); }).second;
+        table.add(Bench::makeRow(oneCpu ? QStringLiteral("3d") : QStringLiteral("3c"),
+                                 QStringLiteral("Bare Qt round trip: queued invoke + QPromise, waitForFinished, %1")
+                                         .arg(oneCpu ? QStringLiteral("1 CPU") : QStringLiteral("2 CPUs")),
+                                 UsRoundTrip, qt, oneCpu ? QStringLiteral("1b") : QStringLiteral("1a"),
+                                 oneCpu ? together() : apart()));
+    }
+
     // Row 4: throughput, against Qt's own queued invoke + QPromise.
     {
         QueuedWorker bare(otherCpu());
