@@ -1,0 +1,200 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+//
+// A Lua REPL as lua.c has it: a bare expression shows its value, an open
+// block waits for more lines (">>"), Up/Down walk the history. Scripts run
+// on the isle's thread; the progress bar, Pause and Stop follow the current
+// job.
+import QtQuick
+import QtQuick.Controls
+import QtQuick.Layouts
+import QIsle
+
+Item {
+    id: root
+
+    // The job of the last line run: what the progress bar and buttons show.
+    property QtObject currentJob: null
+    // Lines typed so far of a chunk that is not complete yet.
+    property string pending: ""
+    property var history: []
+    property int historyIndex: 0
+    // Lines fed by feed(), typed one by one as each job ends.
+    property var feedQueue: []
+    readonly property alias output: outputModel
+    readonly property alias isle: lua
+
+    // Types a line, as Enter does.
+    function submit(line) {
+        if (line.trim() !== "") {
+            history.push(line)
+            historyIndex = history.length
+        }
+        append(pending === "" ? "> " + line : ">> " + line, "input")
+        const text = pending === "" ? line : pending + "\n" + line
+        const input = lua.classify(text)
+        if (input.kind === "Incomplete") {
+            pending = text
+            return
+        }
+        pending = ""
+        if (input.kind === "SyntaxError") {
+            append("Syntax error at line " + input.line + ": " + input.error, "error")
+            return
+        }
+        if (text.trim() !== "")
+            run(input.chunk)
+    }
+
+    // Types lines one after the other, each once the previous job ended.
+    function feed(lines) {
+        feedQueue = feedQueue.concat(lines)
+        feedNext()
+    }
+
+    function feedNext() {
+        while (feedQueue.length > 0 && !(currentJob && currentJob.running))
+            submit(feedQueue.shift())
+    }
+
+    function run(chunk) {
+        const job = lua.evaluate(chunk)
+        currentJob = job
+        job.resultEmitted.connect((index, value) => append("emit " + index + ": " + format(value), "emit"))
+        job.finished.connect(() => {
+            if (job.canceled)
+                append("stopped", "info")
+            else if (job.errorKind !== "")
+                append(job.errorKind + " error" + (job.errorLine > 0 ? " at line " + job.errorLine : "")
+                       + ": " + job.errorString, "error")
+            else if (job.result !== undefined) // nil or no value: nothing, as print() in lua.c
+                append(format(job.result), "result")
+            Qt.callLater(root.feedNext)
+        })
+    }
+
+    function format(value) {
+        if (value === undefined || value === null)
+            return "nil"
+        if (typeof value === "string")
+            return value
+        if (typeof value === "object")
+            return JSON.stringify(value)
+        return String(value)
+    }
+
+    function append(text, kind) {
+        outputModel.append({ "line": text, "kind": kind })
+    }
+
+    Isle {
+        id: lua
+        onPrinted: text => root.append(text, "print")
+    }
+
+    ListModel { id: outputModel }
+
+    ColumnLayout {
+        anchors.fill: parent
+        anchors.margins: 8
+        spacing: 6
+
+        Rectangle {
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            color: "#1e1f22"
+            radius: 4
+
+            ListView {
+                id: view
+                anchors.fill: parent
+                anchors.margins: 8
+                clip: true
+                model: outputModel
+                ScrollBar.vertical: ScrollBar {}
+                onCountChanged: Qt.callLater(positionViewAtEnd)
+                delegate: Text {
+                    required property string line
+                    required property string kind
+                    width: ListView.view.width
+                    wrapMode: Text.WrapAnywhere
+                    font.family: "monospace"
+                    font.pixelSize: 14
+                    text: line
+                    color: kind === "input" ? "#8ab4f8"
+                         : kind === "error" ? "#f28b82"
+                         : kind === "print" ? "#e8eaed"
+                         : kind === "emit" ? "#fdd663"
+                         : kind === "info" ? "#9aa0a6" : "#81c995"
+                }
+            }
+        }
+
+        RowLayout {
+            Layout.fillWidth: true
+            ProgressBar {
+                id: progress
+                Layout.fillWidth: true
+                from: 0
+                to: root.currentJob && root.currentJob.progressMaximum > 0 ? root.currentJob.progressMaximum : 1
+                value: root.currentJob ? root.currentJob.progress : 0
+                indeterminate: root.currentJob !== null && root.currentJob.running
+                               && root.currentJob.progressMaximum === 0
+            }
+            Label {
+                text: root.currentJob ? root.currentJob.progressText : ""
+                Layout.minimumWidth: 120
+            }
+            Button {
+                objectName: "pauseButton"
+                text: root.currentJob && root.currentJob.suspended ? qsTr("Resume") : qsTr("Pause")
+                enabled: root.currentJob !== null && root.currentJob.running
+                onClicked: root.currentJob.suspended ? root.currentJob.resume() : root.currentJob.suspend()
+            }
+            Button {
+                objectName: "stopButton"
+                text: qsTr("Stop")
+                enabled: root.currentJob !== null && root.currentJob.running
+                onClicked: root.currentJob.cancel()
+            }
+        }
+
+        RowLayout {
+            Layout.fillWidth: true
+            Label {
+                text: root.pending === "" ? ">" : ">>"
+                font.family: "monospace"
+                font.pixelSize: 14
+            }
+            TextField {
+                id: input
+                objectName: "input"
+                Layout.fillWidth: true
+                focus: true
+                font.family: "monospace"
+                font.pixelSize: 14
+                placeholderText: qsTr("Lua: an expression, a statement, or the first line of a block")
+                onAccepted: {
+                    const line = text
+                    text = ""
+                    root.submit(line)
+                }
+                Keys.onUpPressed: {
+                    if (root.historyIndex > 0)
+                        text = root.history[--root.historyIndex]
+                }
+                Keys.onDownPressed: {
+                    if (root.historyIndex < root.history.length - 1)
+                        text = root.history[++root.historyIndex]
+                    else {
+                        root.historyIndex = root.history.length
+                        text = ""
+                    }
+                }
+            }
+            Label {
+                text: lua.busy ? qsTr("running") : qsTr("idle")
+                color: lua.busy ? "#e37400" : "#188038"
+            }
+        }
+    }
+}

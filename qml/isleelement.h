@@ -1,0 +1,82 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+#pragma once
+
+#include <QIsle/qisle.h>
+#include <QIsle/qislejob.h>
+
+#include <QtCore/QObject>
+#include <QtQml/qqmlregistration.h>
+
+#include <memory>
+#include <optional>
+
+// The QML element Isle: owns a QIsle, created at the first request with the
+// options set on it. evaluate() and call() return a Job (QIsleJob) whose
+// properties and signals follow the request.
+//
+//     Isle { id: lua; libraries: Isle.SandboxLibraries; timeout: 5000 }
+//     const job = lua.evaluate("return 6 * 7")
+//     job.finished.connect(() => console.log(job.result))
+class IsleElement : public QObject
+{
+    Q_OBJECT
+    QML_NAMED_ELEMENT(Isle)
+    Q_PROPERTY(Libraries libraries READ libraries WRITE setLibraries NOTIFY librariesChanged)
+    Q_PROPERTY(qint64 memoryLimit READ memoryLimit WRITE setMemoryLimit NOTIFY memoryLimitChanged)
+    Q_PROPERTY(int timeout READ timeout WRITE setTimeout NOTIFY timeoutChanged)
+    Q_PROPERTY(bool busy READ isBusy NOTIFY busyChanged)
+
+public:
+    // QIsleOptions' presets.
+    enum Libraries { DefaultLibraries, SandboxLibraries, AllLibraries };
+    Q_ENUM(Libraries)
+
+    explicit IsleElement(QObject *parent = nullptr);
+    ~IsleElement() override;
+
+    // Changing an option restarts the VM at the next request: globals are
+    // lost and running jobs end canceled.
+    Libraries libraries() const { return m_libraries; }
+    void setLibraries(Libraries libraries);
+    // Bytes, 0 = no limit.
+    qint64 memoryLimit() const { return m_memoryLimit; }
+    void setMemoryLimit(qint64 bytes);
+    // Milliseconds a request may run, 0 = no limit.
+    int timeout() const { return m_timeout; }
+    void setTimeout(int ms);
+
+    // Some job of this isle has not finished yet.
+    bool isBusy() const { return m_running > 0; }
+
+    // A new job per request. The Isle keeps a running job alive; a finished
+    // one belongs to JavaScript (garbage-collected once unreferenced).
+    Q_INVOKABLE QIsleJob *evaluate(const QString &code);
+    // args: a JavaScript array (or one value); arrays and objects become Lua
+    // sequences and tables, whole numbers Lua integers.
+    Q_INVOKABLE QIsleJob *call(const QString &name, const QVariant &args = {});
+    // Console input as lua.c sees it: { kind: "Expression" | "Statements" |
+    // "Incomplete" | "SyntaxError", chunk, error, line }. Compiles only.
+    Q_INVOKABLE QVariantMap classify(const QString &input) const;
+    // Closes the VM now (running jobs end canceled); the next request opens a
+    // fresh one.
+    Q_INVOKABLE void restart();
+
+Q_SIGNALS:
+    void librariesChanged();
+    void memoryLimitChanged();
+    void timeoutChanged();
+    void busyChanged();
+    // Lua's print(...), tab-joined, without the newline.
+    void printed(const QString &text);
+
+private:
+    QFuture<QVariant> submit(const std::function<QFuture<QVariant>(QIsle &)> &request);
+    QIsleJob *adopt(QFuture<QVariant> future);
+
+    Libraries m_libraries = DefaultLibraries;
+    qint64 m_memoryLimit = 0;
+    int m_timeout = 0;
+    int m_running = 0;
+    std::unique_ptr<QIsle> m_isle;
+    std::optional<QIsleError> m_spawnError; // the options do not start a VM
+};

@@ -1,0 +1,49 @@
+// Smoke test of the console demo (demo/qml/Console.qml): it loads and runs lines.
+import QtQuick
+import QtTest
+
+TestCase {
+    id: testCase
+    name: "Console"
+
+    function lines(console_) {
+        const out = []
+        for (let i = 0; i < console_.output.count; ++i)
+            out.push(console_.output.get(i).line)
+        return out
+    }
+
+    function test_runsLines() {
+        const component = Qt.createComponent(consoleUrl)
+        compare(component.status, Component.Ready, component.errorString())
+        const console_ = createTemporaryObject(component, testCase, { width: 640, height: 400 })
+        verify(console_)
+
+        console_.submit("1 + 1")
+        tryCompare(console_.output, "count", 2, 5000)
+        compare(lines(console_), ["> 1 + 1", "2"])
+
+        // A block over two lines, as lua.c takes it.
+        console_.submit("for i = 1, 2 do")
+        compare(console_.pending, "for i = 1, 2 do")
+        console_.submit("print('line', i) end")
+        tryCompare(console_.output, "count", 6, 5000)
+        compare(lines(console_).slice(2), ["> for i = 1, 2 do", ">> print('line', i) end", "line\t1", "line\t2"])
+
+        console_.submit("local x = 1\nerror('bad')")
+        tryCompare(console_.output, "count", 8, 5000)
+        compare(console_.output.get(7).line, "Runtime error at line 2: bad")
+
+        console_.submit("while true do end")
+        tryCompare(console_.currentJob, "running", true, 5000)
+        console_.currentJob.cancel()
+        tryCompare(console_.output, "count", 10, 5000)
+        compare(console_.output.get(9).line, "stopped")
+
+        // feed() types each line once the previous job ended; nil shows nothing.
+        console_.feed(["a = 20", "a + 22", "nothing"])
+        tryCompare(console_.output, "count", 14, 5000)
+        compare(lines(console_).slice(10), ["> a = 20", "> a + 22", "42", "> nothing"])
+        compare(console_.history.slice(-3), ["a = 20", "a + 22", "nothing"])
+    }
+}

@@ -1,0 +1,184 @@
+// The Isle element and its jobs, from QML.
+import QtQuick
+import QtTest
+import QIsle
+
+TestCase {
+    id: testCase
+    name: "Isle"
+
+    Isle { id: lua }
+    Isle { id: limited; timeout: 100; memoryLimit: 4 * 1024 * 1024 }
+    Isle { id: sandbox; libraries: Isle.SandboxLibraries }
+    SignalSpy { id: printSpy; target: lua; signalName: "printed" }
+    Component { id: spyComponent; SignalSpy {} }
+
+    function finish(job) {
+        tryCompare(job, "running", false, 5000)
+        return job
+    }
+
+    function spy(target, signalName) {
+        return createTemporaryObject(spyComponent, testCase, { target: target, signalName: signalName })
+    }
+
+    function test_evaluate() {
+        const job = lua.evaluate("return 6 * 7")
+        verify(job.running)
+        finish(job)
+        compare(job.result, 42)
+        compare(job.errorKind, "")
+        compare(job.errorLine, -1)
+        verify(!job.canceled)
+    }
+
+    function test_luaToJs_data() {
+        return [
+            { tag: "integer", code: "return 7", expected: 7 },
+            { tag: "float", code: "return 0.5", expected: 0.5 },
+            { tag: "string", code: "return 'héllo'", expected: "héllo" },
+            { tag: "boolean", code: "return true", expected: true },
+            { tag: "sequence", code: "return {1, 'two', 3}", expected: [1, "two", 3] },
+            { tag: "table", code: "return {a = 1, b = {c = 'x'}}", expected: { a: 1, b: { c: "x" } } },
+            { tag: "nested", code: "return {{1, 2}, {k = {3}}}", expected: [[1, 2], { k: [3] }] },
+        ]
+    }
+
+    function test_luaToJs(data) {
+        const job = finish(lua.evaluate(data.code))
+        compare(job.errorString, "")
+        compare(job.result, data.expected)
+    }
+
+    function test_nil() {
+        const job = finish(lua.evaluate("x = 1"))
+        compare(job.result, undefined)
+    }
+
+    function test_jsToLua_data() {
+        return [
+            { tag: "array", args: [[1, "two", true]], probe: "return {#a, math.type(a[1]), a[2], a[3]}",
+              expected: [3, "integer", "two", true] },
+            { tag: "object", args: [{ name: "x", n: 2.5, inner: { list: [4, 5] } }],
+              probe: "return {a.name, a.n, math.type(a.n), a.inner.list[2]}", expected: ["x", 2.5, "float", 5] },
+            { tag: "null", args: [null], probe: "return a == nil", expected: true },
+        ]
+    }
+
+    function test_jsToLua(data) {
+        finish(lua.evaluate("function probe(a) " + data.probe + " end"))
+        const job = finish(lua.call("probe", data.args))
+        compare(job.errorString, "")
+        compare(job.result, data.expected)
+    }
+
+    function test_callOneArgument() {
+        compare(finish(lua.call("string.upper", "abc")).result, "ABC")
+        compare(finish(lua.call("math.max", [3, 9, 4])).result, 9)
+    }
+
+    function test_stream() {
+        const job = lua.evaluate("for i = 1, 3 do isle.emit({i, i * 10}) isle.progress(i, 3, 'step ' .. i) end return 'done'")
+        const emitted = spy(job, "resultEmitted")
+        const finished = spy(job, "finished")
+        finish(job)
+        compare(emitted.count, 3)
+        compare(emitted.signalArguments[0][0], 1)
+        compare(emitted.signalArguments[2][1], [3, 30])
+        compare(finished.count, 1)
+        compare(job.result, "done")
+        compare(job.progress, 3)
+        compare(job.progressMaximum, 3)
+        compare(job.progressText, "step 3")
+    }
+
+    function test_printed() {
+        printSpy.clear()
+        finish(lua.evaluate("print('hello', 42, nil)"))
+        tryCompare(printSpy, "count", 1, 5000)
+        compare(printSpy.signalArguments[0][0], "hello\t42\tnil")
+    }
+
+    function test_cancel() {
+        const job = lua.evaluate("isle.emit(0) while true do end")
+        const emitted = spy(job, "resultEmitted")
+        const failed = spy(job, "failed")
+        emitted.wait(5000)
+        verify(lua.busy)
+        job.cancel()
+        finish(job)
+        verify(job.canceled)
+        compare(job.errorKind, "")
+        compare(failed.count, 0)
+        tryCompare(lua, "busy", false, 5000)
+        compare(finish(lua.evaluate("return 'alive'")).result, "alive")
+    }
+
+    function test_suspendResume() {
+        const job = lua.evaluate("isle.emit(0) while true do end")
+        spy(job, "resultEmitted").wait(5000)
+        job.suspend()
+        verify(job.suspended)
+        job.resume()
+        verify(!job.suspended)
+        job.suspend()
+        job.cancel()
+        finish(job)
+        verify(job.canceled)
+        verify(!job.suspended)
+    }
+
+    function test_errors_data() {
+        return [
+            { tag: "runtime", isle: lua, code: "local a = 1\nerror('boom')", kind: "Runtime", line: 2, message: "boom" },
+            { tag: "syntax", isle: lua, code: "x = 1\nx = = 2", kind: "Syntax", line: 2, message: "unexpected symbol" },
+            { tag: "timeout", isle: limited, code: "while true do end", kind: "Timeout", line: -1, message: "timeout" },
+            { tag: "memory", isle: limited, code: "local t = {} for i = 1, 1e8 do t[i] = i end", kind: "Memory",
+              line: -1, message: "" },
+            { tag: "conversion", isle: lua, code: "return print", kind: "Conversion", line: -1, message: "function" },
+        ]
+    }
+
+    function test_errors(data) {
+        const job = data.isle.evaluate(data.code)
+        const failed = spy(job, "failed")
+        finish(job)
+        compare(failed.count, 1)
+        compare(job.errorKind, data.kind)
+        if (data.line > 0)
+            compare(job.errorLine, data.line)
+        verify(job.errorString.indexOf(data.message) >= 0, job.errorString)
+        verify(!job.canceled)
+        compare(job.result, undefined)
+    }
+
+    function test_sandbox() {
+        compare(finish(sandbox.evaluate("return type(io)")).result, "nil")
+        compare(finish(lua.evaluate("return type(io)")).result, "table")
+    }
+
+    function test_classify_data() {
+        return [
+            { tag: "expression", input: "1 + 1", kind: "Expression", chunk: "return 1 + 1" },
+            { tag: "statements", input: "x = 1", kind: "Statements", chunk: "x = 1" },
+            { tag: "incomplete", input: "for i = 1, 2 do", kind: "Incomplete", chunk: undefined },
+            { tag: "syntax-error", input: "x = = 1", kind: "SyntaxError", chunk: undefined },
+        ]
+    }
+
+    function test_classify(data) {
+        const input = lua.classify(data.input)
+        compare(input.kind, data.kind)
+        if (data.chunk !== undefined)
+            compare(input.chunk, data.chunk)
+        if (data.kind === "SyntaxError")
+            compare(input.line, 1)
+    }
+
+    function test_restartOnOptionChange() {
+        finish(limited.evaluate("kept = 1"))
+        compare(finish(limited.evaluate("return kept")).result, 1)
+        limited.timeout = 200 // a new VM at the next request
+        compare(finish(limited.evaluate("return kept")).result, undefined)
+    }
+}
