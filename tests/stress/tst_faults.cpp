@@ -1,0 +1,280 @@
+// Faults: host code and scripts that fail in unusual ways. Each one must end
+// as a clear QIsleError (or, for __gc, be contained), and the VM must serve
+// the next request.
+#include <QIsle/QIsle>
+
+#include <QtTest/QtTest>
+
+#include <lua.hpp>
+
+#include <array>
+#include <new>
+#include <stdexcept>
+
+namespace {
+
+struct NotAnException
+{
+    int code;
+};
+
+std::unique_ptr<QIsle> faultyIsle()
+{
+    auto isle = QIsle::spawn();
+    isle->registerFunction(QStringLiteral("fault.std"), [](const QVariantList &) -> QVariant {
+        throw std::runtime_error("std fault");
+    });
+    isle->registerFunction(QStringLiteral("fault.int"), [](const QVariantList &) -> QVariant { throw 42; });
+    isle->registerFunction(QStringLiteral("fault.struct"), [](const QVariantList &) -> QVariant {
+        throw NotAnException{7};
+    });
+    isle->registerFunction(QStringLiteral("fault.badAlloc"), [](const QVariantList &) -> QVariant {
+        throw std::bad_alloc();
+    });
+    isle->registerFunction(QStringLiteral("fault.isleError"), [](const QVariantList &) -> QVariant {
+        throw QIsleError(QIsleError::Kind::NotFound, QStringLiteral("host says missing"));
+    });
+    isle->eval(QStringLiteral("survivor = 'still here'"));
+    return isle;
+}
+
+// The VM serves, and kept its state.
+bool serves(QIsle *isle)
+{
+    return isle->eval(QStringLiteral("return 1 + 1")) == QVariant(qlonglong(2))
+            && isle->eval(QStringLiteral("return survivor")) == QVariant(QStringLiteral("still here"));
+}
+
+} // namespace
+
+class tst_Faults : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void evalFaults_data();
+    void evalFaults();
+    void execFaults_data();
+    void execFaults();
+    void endlessTostringOfErrorObjectIsCancelable();
+    void gcErrorIsContained_data();
+    void gcErrorIsContained();
+    void gcErrorWhileClosing();
+    void gcCallsHostFunctionWhileClosing();
+    void nestedBlockingCallWhileShutdownDrains();
+};
+
+void tst_Faults::evalFaults_data()
+{
+    QTest::addColumn<QString>("chunk");
+    QTest::addColumn<QIsleError::Kind>("kind");
+    QTest::addColumn<QString>("messagePart");
+
+    using K = QIsleError::Kind;
+    QTest::addRow("host-std") << "fault.std()" << K::Callback << "std fault";
+    QTest::addRow("host-int") << "fault.int()" << K::Callback << "unknown C++ exception";
+    QTest::addRow("host-struct") << "fault.struct()" << K::Callback << "unknown C++ exception";
+    QTest::addRow("host-bad-alloc") << "fault.badAlloc()" << K::Callback << "";
+    QTest::addRow("host-isle-error") << "fault.isleError()" << K::Callback << "host says missing";
+    QTest::addRow("host-in-coroutine") << "coroutine.wrap(function() fault.std() end)()" << K::Callback << "std fault";
+    QTest::addRow("host-after-pcall") << "local ok = pcall(fault.struct)\nfault.std()" << K::Callback << "std fault";
+    QTest::addRow("error-table") << "error({code = 1})" << K::Runtime << "table";
+    QTest::addRow("error-nil") << "error(nil)" << K::Runtime << "nil";
+    QTest::addRow("error-no-value") << "error()" << K::Runtime << "nil";
+    QTest::addRow("error-boolean") << "error(false)" << K::Runtime << "boolean";
+    QTest::addRow("error-function") << "error(print)" << K::Runtime << "function";
+    QTest::addRow("tostring-errors")
+            << "error(setmetatable({}, {__tostring = function() error('again') end}))" << K::Runtime << "table";
+    QTest::addRow("tostring-not-text")
+            << "error(setmetatable({}, {__tostring = function() return {} end}))" << K::Runtime << "table";
+    QTest::addRow("tostring-throws-host")
+            << "error(setmetatable({}, {__tostring = function() fault.struct() end}))" << K::Runtime << "table";
+    QTest::addRow("not-utf8") << "error('\\255\\254 bytes')" << K::Runtime << "bytes";
+    QTest::addRow("huge-message") << "error(string.rep('x', 1 << 20))" << K::Runtime << "xxxxxxxx";
+    QTest::addRow("stack-overflow") << "local function f() return f() + 1 end return f()" << K::Runtime << "stack overflow";
+    QTest::addRow("c-stack-overflow")
+            << "local t = setmetatable({}, {__index = function(t, k) return t[k] end}) return t.x"
+            << K::Runtime << "stack overflow";
+    QTest::addRow("xpcall-handler-errors")
+            << "local ok, m = xpcall(error, function() error('in handler') end)\nerror(m)" << K::Runtime << "";
+}
+
+void tst_Faults::evalFaults()
+{
+    QFETCH(QString, chunk);
+    QFETCH(QIsleError::Kind, kind);
+    QFETCH(QString, messagePart);
+    auto isle = faultyIsle();
+    try {
+        const QVariant r = isle->eval(chunk);
+        QFAIL(qPrintable(QStringLiteral("no error; returned %1").arg(r.toString())));
+    } catch (const QIsleError &e) {
+        QVERIFY2(e.kind() == kind, e.what());
+        QVERIFY2(e.message().contains(messagePart), e.what());
+        QVERIFY2(qstrlen(e.what()) > 0, "what() is empty");
+    }
+    QVERIFY(serves(isle.get()));
+}
+
+void tst_Faults::execFaults_data()
+{
+    QTest::addColumn<int>("fault");
+    QTest::addColumn<QIsleError::Kind>("kind");
+    QTest::addColumn<QString>("messagePart");
+
+    using K = QIsleError::Kind;
+    QTest::addRow("lua_error-string") << 0 << K::Runtime << "closure string";
+    QTest::addRow("lua_error-table") << 1 << K::Runtime << "table";
+    QTest::addRow("lua_error-nil") << 2 << K::Runtime << "nil";
+    QTest::addRow("throws-non-std") << 3 << K::Callback << "unknown C++ exception";
+    QTest::addRow("throws-bad-alloc") << 4 << K::Memory << "memory";
+    QTest::addRow("throws-isle-error") << 5 << K::Conversion << "closure conversion";
+    QTest::addRow("lua_error-after-pushes") << 6 << K::Runtime << "deep";
+}
+
+void tst_Faults::execFaults()
+{
+    QFETCH(int, fault);
+    QFETCH(QIsleError::Kind, kind);
+    QFETCH(QString, messagePart);
+    auto isle = faultyIsle();
+    QFuture<QVariant> f = isle->spawnExec([fault](lua_State *L) -> QVariant {
+        switch (fault) {
+        case 0:
+            lua_pushliteral(L, "closure string");
+            lua_error(L);
+            break;
+        case 1:
+            lua_newtable(L);
+            lua_error(L);
+            break;
+        case 2:
+            lua_pushnil(L);
+            lua_error(L);
+            break;
+        case 3:
+            throw NotAnException{3};
+        case 4:
+            throw std::bad_alloc();
+        case 5:
+            throw QIsleError(QIsleError::Kind::Conversion, QStringLiteral("closure conversion"));
+        case 6:
+            // Leaves values on the stack: the error must unwind them.
+            luaL_checkstack(L, 100, "test");
+            for (int i = 0; i < 100; ++i)
+                lua_pushinteger(L, i);
+            luaL_error(L, "deep");
+            break;
+        }
+        return {};
+    });
+    try {
+        QIsle::waitFor(f);
+        QFAIL("expected an error");
+    } catch (const QIsleError &e) {
+        QVERIFY2(e.kind() == kind, e.what());
+        QVERIFY2(e.message().contains(messagePart, Qt::CaseInsensitive), e.what());
+    }
+    QVERIFY(serves(isle.get()));
+    // The failed closure left nothing behind on the stack.
+    QCOMPARE(isle->exec([](lua_State *L) { return QVariant(lua_gettop(L)); }).toInt(), 0);
+}
+
+void tst_Faults::endlessTostringOfErrorObjectIsCancelable()
+{
+    // Describing the error object runs its __tostring: one that never
+    // returns must still be stoppable.
+    auto isle = faultyIsle();
+    QFuture<QVariant> f = isle->spawnEval(
+            QStringLiteral("error(setmetatable({}, {__tostring = function() while true do end end}))"));
+    QTest::qWait(50);
+    f.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 10000);
+    QVERIFY(serves(isle.get()));
+}
+
+void tst_Faults::gcErrorIsContained_data()
+{
+    QTest::addColumn<QString>("finalizer");
+    QTest::addRow("error-string") << "function() error('gc boom') end";
+    QTest::addRow("error-table") << "function() error({}) end";
+    QTest::addRow("host-throws") << "function() fault.std() end";
+    QTest::addRow("host-throws-non-std") << "function() fault.struct() end";
+    QTest::addRow("tostring-errors")
+            << "function() error(setmetatable({}, {__tostring = function() error('again') end})) end";
+}
+
+void tst_Faults::gcErrorIsContained()
+{
+    // Lua 5.4 turns an error in __gc into a warning: the request that
+    // happened to collect goes on, and so does the VM.
+    QFETCH(QString, finalizer);
+    auto isle = faultyIsle();
+    const QVariant r = isle->eval(QStringLiteral("for i = 1, 10 do setmetatable({}, {__gc = %1}) end\n"
+                                                 "collectgarbage() collectgarbage()\n"
+                                                 "return 'after'")
+                                          .arg(finalizer));
+    QCOMPARE(r, QVariant(QStringLiteral("after")));
+    QVERIFY(serves(isle.get()));
+    // And once more while closing.
+    isle->eval(QStringLiteral("leftover = setmetatable({}, {__gc = %1})").arg(finalizer));
+    isle->shutdown();
+    QVERIFY(!isle->isAlive());
+}
+
+void tst_Faults::gcErrorWhileClosing()
+{
+    auto isle = faultyIsle();
+    isle->eval(QStringLiteral("for i = 1, 100 do setmetatable({}, {__gc = function() error('closing ' .. i) end}) end"));
+    QElapsedTimer timer;
+    timer.start();
+    isle.reset(); // no shutdown(): the destructor closes the VM
+    QVERIFY2(timer.elapsed() < 2000, qPrintable(QString::number(timer.elapsed())));
+}
+
+void tst_Faults::gcCallsHostFunctionWhileClosing()
+{
+    // Lua finalizes the newest objects first. The host function registered
+    // after this object is finalized before it; calling it from the older
+    // object's __gc must give a Lua error, not call a destroyed
+    // std::function (a use after free that ASan reports).
+    auto isle = QIsle::spawn();
+    isle->eval(QStringLiteral("keeper = setmetatable({}, {__gc = function() late.call() end})"));
+    std::array<char, 64> bulk{}; // big enough that std::function stores it on the heap
+    bulk.fill('x');
+    auto calls = std::make_shared<std::atomic<int>>(0);
+    isle->registerFunction(QStringLiteral("late.call"), [bulk, calls](const QVariantList &) {
+        calls->fetch_add(1);
+        return QVariant(int(bulk[0]));
+    });
+    QCOMPARE(isle->eval(QStringLiteral("return late.call()")), QVariant(qlonglong('x')));
+    isle->shutdown();
+    QVERIFY(!isle->isAlive());
+    QCOMPARE(calls->load(), 1); // the finalizer's call must not reach the destroyed function
+}
+
+void tst_Faults::nestedBlockingCallWhileShutdownDrains()
+{
+    // shutdown() runs what was queued before it; a queued request whose host
+    // function makes a blocking call (run inline, nested) is such a request
+    // and must succeed, not fail with "the isle is shut down".
+    auto isle = QIsle::spawn();
+    QIsle *raw = isle.get();
+    isle->registerFunction(QStringLiteral("nested"), [raw](const QVariantList &) {
+        return raw->eval(QStringLiteral("return 41 + 1"));
+    });
+    QList<QFuture<QVariant>> futures;
+    futures << isle->spawnEval(QStringLiteral("isle.sleep(20)")); // keeps the rest queued
+    for (int i = 0; i < 5; ++i)
+        futures << isle->spawnEval(QStringLiteral("return nested()"));
+    isle->shutdown();
+    for (qsizetype i = 1; i < futures.size(); ++i) {
+        try {
+            QCOMPARE(QIsle::waitFor(futures.at(i)), QVariant(qlonglong(42)));
+        } catch (const QIsleError &e) {
+            QFAIL(e.what());
+        }
+    }
+}
+
+QTEST_GUILESS_MAIN(tst_Faults)
+#include "tst_faults.moc"
