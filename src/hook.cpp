@@ -4,8 +4,16 @@
 
 namespace {
 
+// Hook mode: always on.
 void countHook(lua_State *L, lua_Debug *)
 {
+    Worker::from(L)->stopControl().checkpoint(L);
+}
+
+// Signal mode: armed by StopTimer's signal for one look, then gone.
+void armedHook(lua_State *L, lua_Debug *)
+{
+    lua_sethook(L, nullptr, 0, 0);
     Worker::from(L)->stopControl().checkpoint(L);
 }
 
@@ -58,25 +66,93 @@ int guardedXpcall(lua_State *L)
     return finishProtectedCall(L, status, 2);
 }
 
-// coroutine.resume returns a stop raised inside the coroutine as (false,
-// message); raise it again in the resumer.
+// coroutine.resume: the signal must arm the coroutine that runs, and a stop
+// raised inside it comes back as (false, message): raise it in the resumer.
 int guardedResume(lua_State *L)
 {
+    lua_State *co = lua_tothread(L, 1);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    {
+        RunningScope running(co ? co : L);
+        lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    }
     StopControl &stop = Worker::from(L)->stopControl();
     if (stop.stopping())
         stop.raiseStop(L);
+    stop.checkpoint(L); // a stop that arrived while the coroutine ran
     return lua_gettop(L);
+}
+
+// coroutine.wrap's function, as lcorolib.c's auxwrap, resuming through the
+// same bookkeeping as guardedResume.
+int resumeWrapped(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    const int nargs = lua_gettop(L);
+    if (!lua_checkstack(co, nargs))
+        return luaL_error(L, "too many arguments to resume");
+    lua_xmove(L, co, nargs);
+    int nresults = 0;
+    int status;
+    {
+        RunningScope running(co);
+        status = lua_resume(co, L, nargs, &nresults);
+    }
+    StopControl &stop = Worker::from(L)->stopControl();
+    if (status == LUA_OK || status == LUA_YIELD) {
+        if (!lua_checkstack(L, nresults + 1)) {
+            lua_pop(co, nresults);
+            return luaL_error(L, "too many results to resume");
+        }
+        lua_xmove(co, L, nresults);
+        stop.checkpoint(L);
+        return nresults;
+    }
+    if (stop.stopping())
+        stop.raiseStop(L);
+    status = lua_resetthread(co); // close its to-be-closed variables (5.4.4)
+    lua_xmove(co, L, 1);             // the error object
+    if (status != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+int guardedWrap(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State *co = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lua_pushcclosure(L, resumeWrapped, 1);
+    return 1;
 }
 
 } // namespace
 
-void StopControl::install(lua_State *L, int hookInterval)
+StopControl::StopControl() = default;
+StopControl::~StopControl() = default;
+
+void StopControl::install(lua_State *L, const QIsleOptions &options)
 {
-    m_hookInterval = hookInterval > 0 ? hookInterval : 1000;
-    lua_sethook(L, countHook, LUA_MASKCOUNT, m_hookInterval);
+    using Mode = QIsleOptions::StopMode;
+    m_mode = options.stopMode;
+    if (m_mode == Mode::Automatic)
+        m_mode = StopTimer::signalsAvailable() ? Mode::Signal : Mode::Hook;
+    if (m_mode == Mode::Signal) {
+        m_timer = std::make_unique<StopTimer>(options.stopPollInterval, armedHook);
+        if (!m_timer->isValid()) {
+            m_timer.reset();
+            m_mode = Mode::Hook;
+        } else if (m_inBurst) {
+            m_timer->start(); // requests queued behind spawn()'s init run in this burst
+        }
+    }
+    if (m_mode == Mode::Hook)
+        lua_sethook(L, countHook, LUA_MASKCOUNT, options.hookInterval > 0 ? options.hookInterval : 1000);
 
     lua_pushcfunction(L, guardedPcall);
     lua_setglobal(L, "pcall");
@@ -87,13 +163,31 @@ void StopControl::install(lua_State *L, int hookInterval)
         lua_getfield(L, -1, "resume");
         lua_pushcclosure(L, guardedResume, 1);
         lua_setfield(L, -2, "resume");
+        lua_pushcfunction(L, guardedWrap);
+        lua_setfield(L, -2, "wrap");
     }
     lua_pop(L, 1);
 }
 
-void StopControl::begin(RunningRequest &running)
+void StopControl::burstBegin()
+{
+    m_inBurst = true;
+    if (m_timer)
+        m_timer->start();
+}
+
+void StopControl::burstEnd()
+{
+    m_inBurst = false;
+    if (m_timer)
+        m_timer->stop();
+}
+
+void StopControl::begin(RunningRequest &running, lua_State *L)
 {
     running.outer = m_current;
+    running.previousRunning = StopTimer::running();
+    StopTimer::setRunning(L);
     m_current = &running;
 }
 
@@ -101,6 +195,7 @@ void StopControl::end(RunningRequest &running)
 {
     Q_ASSERT(m_current == &running);
     m_current = running.outer;
+    StopTimer::setRunning(running.previousRunning);
 }
 
 std::optional<QIsleError::Kind> StopControl::pendingStop() const

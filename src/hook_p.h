@@ -6,10 +6,14 @@
 #pragma once
 
 #include "request_p.h"
+#include "stoptimer_p.h"
+
+#include <QIsle/qisleoptions.h>
 
 #include <lua.hpp>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 
 // What the stop machinery knows of one running request. Requests nest when a
@@ -21,21 +25,38 @@ struct RunningRequest
     RunningRequest *outer = nullptr;
     std::optional<QIsleError::Kind> stop; // set once the stop is being raised
     int nextResultIndex = 1;              // isle.emit(): result 0 is the return value
+    lua_State *previousRunning = nullptr; // StopTimer::running() before this request
 };
 
-// The stop machinery: a count hook that asks whether the running request must
-// stop (cancel, timeout) or pause (suspend), and guards that keep a script
-// from swallowing the stop (pcall, xpcall, coroutine.resume).
+// The stop machinery: a hook that asks whether the running request must stop
+// (cancel, timeout) or pause (suspend), and guards that keep a script from
+// swallowing the stop (pcall, xpcall, coroutine.resume/wrap).
+//
+// Two ways to run the hook (QIsleOptions::StopMode):
+// - Signal: no hook while scripts run; StopTimer's signal arms a one-shot
+//   hook on the running coroutine every stopPollInterval while requests run.
+//   Scripts run at the speed of a VM without hooks.
+// - Hook: an always-on count hook every hookInterval instructions, which
+//   coroutines inherit when they are created.
 //
 // Lua thread only.
 class StopControl
 {
 public:
-    // Installs the hook on the main thread (coroutines inherit it) and
-    // replaces pcall, xpcall and coroutine.resume with stop-aware versions.
-    void install(lua_State *L, int hookInterval);
+    StopControl();
+    ~StopControl();
 
-    void begin(RunningRequest &running);
+    // Chooses the mode, installs the hook or the timer, and replaces pcall,
+    // xpcall, coroutine.resume and coroutine.wrap with stop-aware versions.
+    void install(lua_State *L, const QIsleOptions &options);
+    QIsleOptions::StopMode mode() const { return m_mode; }
+
+    // Around a burst of requests: the timer ticks only while work runs.
+    void burstBegin();
+    void burstEnd();
+
+    // Around one request, run on L (the main thread or, nested, a coroutine).
+    void begin(RunningRequest &running, lua_State *L);
     void end(RunningRequest &running);
     RunningRequest *current() const { return m_current; }
 
@@ -52,5 +73,19 @@ public:
 
 private:
     RunningRequest *m_current = nullptr;
-    int m_hookInterval = 1000;
+    QIsleOptions::StopMode m_mode = QIsleOptions::StopMode::Hook;
+    std::unique_ptr<StopTimer> m_timer; // Signal mode
+    bool m_inBurst = false;
+};
+
+// Keeps StopTimer::running() on the coroutine that runs Lua code now.
+class RunningScope
+{
+public:
+    explicit RunningScope(lua_State *L) : m_previous(StopTimer::running()) { StopTimer::setRunning(L); }
+    ~RunningScope() { StopTimer::setRunning(m_previous); }
+    Q_DISABLE_COPY_MOVE(RunningScope)
+
+private:
+    lua_State *m_previous;
 };

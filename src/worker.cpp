@@ -59,12 +59,16 @@ bool Worker::event(QEvent *event)
 
 void Worker::drain()
 {
+    m_stop.burstBegin();
     for (;;) {
         RequestQueue::Batch batch = m_queue->takeBatch();
-        if (batch.empty())
+        if (batch.empty()) {
+            m_stop.burstEnd();
             return;
+        }
         for (auto &request : batch) {
             if (request->type == Request::Type::Shutdown) {
+                m_stop.burstEnd();
                 m_queue->markClosing();
                 close();
                 request->promise.finish();
@@ -105,9 +109,9 @@ void Worker::run(Request &request)
     const auto timeout = request.timeout.count() != 0 ? request.timeout : m_options.timeout;
     if (timeout.count() > 0)
         running.deadline = std::chrono::steady_clock::now() + timeout;
-    m_stop.begin(running);
-
     lua_State *L = activeState();
+    m_stop.begin(running, L);
+
     const int base = lua_gettop(L);
     Job job{this, &request, {}};
     lua_pushcfunction(L, messageHandler);
@@ -293,6 +297,6 @@ void Worker::openLibraries(lua_State *L)
 {
     StackGuard guard(L);
     Safety::openLibraries(L, m_options.libraries);
-    m_stop.install(L, m_options.hookInterval);
+    m_stop.install(L, m_options);
     IsleLib::open(L);
 }

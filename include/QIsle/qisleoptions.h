@@ -33,7 +33,24 @@ struct QIsleOptions
             | Utf8 | Math;
     static constexpr Libraries AllLibraries = DefaultLibraries | Debug;
 
-    // Instructions between two cancel checks while the always-on hook is used.
+    // How a running script learns that it must stop, pause or time out.
+    enum class StopMode {
+        // Signal where the platform allows it (Linux, not under
+        // ThreadSanitizer, QISLE_STOP_MODE not set to "hook"), else Hook.
+        Automatic,
+        // Scripts run with no Lua hook at all, at full speed. While requests
+        // run, a per-thread timer signal (SIGURG, chained to any previous
+        // handler) arms a one-shot hook every stopPollInterval to look.
+        Signal,
+        // An always-on count hook every hookInterval instructions. Portable;
+        // costs CPU-bound scripts about half their speed.
+        Hook,
+    };
+    StopMode stopMode = StopMode::Automatic;
+    // Signal mode: how often a running request is looked at; bounds the
+    // latency of cancel(), suspend() and timeouts.
+    std::chrono::microseconds stopPollInterval{250};
+    // Hook mode: instructions between two checks.
     int hookInterval = 1000;
     // Bytes the VM may allocate; 0 = no limit. Past it, allocation fails
     // with Lua's memory error (QIsleError::Kind::Memory).

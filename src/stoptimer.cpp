@@ -1,0 +1,148 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+#include "stoptimer_p.h"
+
+#include <QtCore/QtGlobal>
+
+#include <mutex>
+
+#if defined(Q_OS_LINUX)
+#  include <csignal>
+#  include <cstdlib>
+#  include <cstring>
+#  include <ctime>
+#  include <sys/syscall.h>
+#  include <unistd.h>
+#  define QISLE_HAVE_STOP_SIGNAL 1
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#  define QISLE_TSAN 1
+#elif defined(__has_feature)
+#  if __has_feature(thread_sanitizer)
+#    define QISLE_TSAN 1
+#  endif
+#endif
+
+namespace {
+
+// Initial-exec: reading it from a signal handler must not allocate. (A
+// library loaded with dlopen still gets it from glibc's static TLS surplus.)
+thread_local lua_State *volatile t_running __attribute__((tls_model("initial-exec"))) = nullptr;
+thread_local lua_Hook t_armedHook __attribute__((tls_model("initial-exec"))) = nullptr;
+
+#ifdef QISLE_HAVE_STOP_SIGNAL
+constexpr int StopSignal = SIGURG; // rarely used by applications; chained if it is
+int g_tag;                         // its address marks our timer's signals
+struct sigaction g_previous;
+
+void onStopSignal(int signal, siginfo_t *info, void *context)
+{
+    if (info && info->si_code == SI_TIMER && info->si_value.sival_ptr == &g_tag) {
+        if (lua_State *L = t_running; L && t_armedHook)
+            lua_sethook(L, t_armedHook, LUA_MASKCOUNT, 1);
+        return;
+    }
+    // Not ours: whoever had the signal before us gets it.
+    if (g_previous.sa_flags & SA_SIGINFO) {
+        if (g_previous.sa_sigaction)
+            g_previous.sa_sigaction(signal, info, context);
+    } else if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN) {
+        g_previous.sa_handler(signal);
+    }
+}
+
+bool installHandler()
+{
+    static std::once_flag once;
+    static bool installed = false;
+    std::call_once(once, [] {
+        struct sigaction action;
+        std::memset(&action, 0, sizeof action);
+        action.sa_sigaction = onStopSignal;
+        sigemptyset(&action.sa_mask);
+        action.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+        installed = sigaction(StopSignal, &action, &g_previous) == 0;
+    });
+    return installed;
+}
+#endif
+
+} // namespace
+
+bool StopTimer::signalsAvailable()
+{
+#if defined(QISLE_HAVE_STOP_SIGNAL) && !defined(QISLE_TSAN)
+    const char *mode = std::getenv("QISLE_STOP_MODE");
+    return !(mode && std::strcmp(mode, "hook") == 0);
+#else
+    return false;
+#endif
+}
+
+StopTimer::StopTimer(std::chrono::microseconds interval, lua_Hook armedHook)
+    : m_interval(interval.count() > 0 ? interval : std::chrono::microseconds(250))
+{
+    t_armedHook = armedHook;
+#ifdef QISLE_HAVE_STOP_SIGNAL
+    if (!installHandler())
+        return;
+    struct sigevent event;
+    std::memset(&event, 0, sizeof event);
+    event.sigev_notify = SIGEV_THREAD_ID;
+    event.sigev_signo = StopSignal;
+    event.sigev_value.sival_ptr = &g_tag;
+    event._sigev_un._tid = pid_t(syscall(SYS_gettid));
+    timer_t timer;
+    if (timer_create(CLOCK_MONOTONIC, &event, &timer) == 0) {
+        m_timer = timer;
+        m_valid = true;
+    }
+#endif
+}
+
+StopTimer::~StopTimer()
+{
+#ifdef QISLE_HAVE_STOP_SIGNAL
+    if (m_valid)
+        timer_delete(timer_t(m_timer));
+#endif
+    t_running = nullptr;
+    t_armedHook = nullptr;
+}
+
+void StopTimer::start()
+{
+#ifdef QISLE_HAVE_STOP_SIGNAL
+    if (!m_valid || m_started)
+        return;
+    m_started = true;
+    struct itimerspec spec;
+    const long long ns = std::chrono::nanoseconds(m_interval).count();
+    spec.it_interval.tv_sec = time_t(ns / 1000000000);
+    spec.it_interval.tv_nsec = long(ns % 1000000000);
+    spec.it_value = spec.it_interval;
+    timer_settime(timer_t(m_timer), 0, &spec, nullptr);
+#endif
+}
+
+void StopTimer::stop()
+{
+#ifdef QISLE_HAVE_STOP_SIGNAL
+    if (!m_valid || !m_started)
+        return;
+    m_started = false;
+    struct itimerspec spec;
+    std::memset(&spec, 0, sizeof spec);
+    timer_settime(timer_t(m_timer), 0, &spec, nullptr);
+#endif
+}
+
+void StopTimer::setRunning(lua_State *L)
+{
+    t_running = L;
+}
+
+lua_State *StopTimer::running()
+{
+    return t_running;
+}
