@@ -28,7 +28,7 @@ inline double secondsSince(Clock::time_point start)
 struct Settings
 {
     bool quick = false;
-    int pairs = 15;           // A/B pairs per comparison
+    int pairs = 21;           // A/B pairs per comparison
     double budget = 6.0;      // seconds one comparison may take (at least 3 pairs run)
     int scale(int full, int quickValue) const { return quick ? quickValue : full; }
 };
