@@ -60,6 +60,8 @@ int toProgress(lua_Number n)
 int progress(lua_State *L)
 {
     RunningRequest *r = running(L);
+    // A natural place to stop or pause, whatever the hook's mode.
+    Worker::from(L)->stopControl().checkpoint(L);
     int value = toProgress(luaL_checknumber(L, 1));
     const bool hasMaximum = !lua_isnoneornil(L, 2);
     const int maximum = hasMaximum ? toProgress(luaL_checknumber(L, 2)) : 0;
@@ -86,6 +88,7 @@ int emitResult(lua_State *L)
 {
     RunningRequest *r = running(L);
     luaL_checkany(L, 1);
+    Worker::from(L)->stopControl().checkpoint(L);
     QVariant value;
     try {
         value = Value::read(L, 1, QStringLiteral("emit"));

@@ -46,14 +46,19 @@ QIsleReplInput qisleClassifyInput(const QString &input)
     // luaL_loadbufferx is a protected call: syntax and memory errors come
     // back as a status, never as an exception.
     const QString asReturn = QStringLiteral("return ") + input;
-    if (compile(L, asReturn.toUtf8(), nullptr) == LUA_OK)
+    QString returnMessage;
+    const int returnStatus = compile(L, asReturn.toUtf8(), &returnMessage);
+    if (returnStatus == LUA_OK)
         return {Kind::Expression, asReturn, {}, -1};
 
     QString message;
     const int status = compile(L, input.toUtf8(), &message);
     if (status == LUA_OK)
         return {Kind::Statements, input, {}, -1};
-    if (status == LUA_ERRSYNTAX && message.endsWith(EofMark))
+    // lua.c looks at the statements' error only; an expression cut short
+    // ("1 +") only shows as one in the `return` form.
+    if (status == LUA_ERRSYNTAX
+        && (message.endsWith(EofMark) || (returnStatus == LUA_ERRSYNTAX && returnMessage.endsWith(EofMark))))
         return {Kind::Incomplete, input, message, -1};
 
     int line = -1;

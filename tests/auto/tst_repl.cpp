@@ -49,7 +49,8 @@ void tst_Repl::classify_data()
     QTest::addRow("dangling operator") << "1 +" << Kind::Incomplete << "1 +";
     QTest::addRow("stray end") << "end" << Kind::SyntaxError << "end";
     QTest::addRow("bad token") << "x = = 1" << Kind::SyntaxError << "x = = 1";
-    QTest::addRow("unfinished short string") << "s = 'abc" << Kind::SyntaxError << "s = 'abc";
+    QTest::addRow("open short string") << "s = 'abc" << Kind::Incomplete << "s = 'abc"; // as lua.c
+    QTest::addRow("short string across lines") << "s = 'abc\nd'" << Kind::SyntaxError << "s = 'abc\nd'";
     QTest::addRow("bad second line") << "x = 1\ny = )" << Kind::SyntaxError << "x = 1\ny = )";
 }
 

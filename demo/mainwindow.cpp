@@ -1,0 +1,365 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+#include "mainwindow.h"
+
+#include "consoleline.h"
+#include "luaeditor.h"
+#include "valuetext.h"
+
+#include <QtCore/QFile>
+#include <QtGui/QAction>
+#include <QtGui/QFontDatabase>
+#include <QtWidgets/QFileDialog>
+#include <QtWidgets/QHBoxLayout>
+#include <QtWidgets/QLabel>
+#include <QtWidgets/QMenuBar>
+#include <QtWidgets/QPlainTextEdit>
+#include <QtWidgets/QProgressBar>
+#include <QtWidgets/QPushButton>
+#include <QtWidgets/QSplitter>
+#include <QtWidgets/QStatusBar>
+#include <QtWidgets/QVBoxLayout>
+
+namespace {
+
+// Lines the output keeps, and the most one flush appends.
+constexpr int OutputLines = 5000;
+
+struct Example
+{
+    const char *name;
+    const char *title;
+};
+constexpr Example Examples[] = {
+    {"progress", "A long computation with progress"},
+    {"stream", "A stream of results"},
+    {"infinite", "An infinite loop to stop"},
+    {"error", "A script with an error on line 7"},
+};
+
+QPlainTextEdit *textPane(const QString &name, QWidget *parent)
+{
+    auto *pane = new QPlainTextEdit(parent);
+    pane->setObjectName(name);
+    pane->setReadOnly(true);
+    pane->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    return pane;
+}
+
+QWidget *titled(const QString &title, QWidget *content, QWidget *below = nullptr)
+{
+    auto *box = new QWidget;
+    auto *layout = new QVBoxLayout(box);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->setSpacing(2);
+    auto *label = new QLabel(title);
+    QFont bold = label->font();
+    bold.setBold(true);
+    label->setFont(bold);
+    layout->addWidget(label);
+    layout->addWidget(content, 1);
+    if (below)
+        layout->addWidget(below);
+    return box;
+}
+
+} // namespace
+
+MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
+{
+    setWindowTitle(tr("QIsle scripting panel"));
+
+    m_editor = new LuaEditor;
+    m_editor->setObjectName(QStringLiteral("editor"));
+
+    m_run = new QPushButton(tr("Run"));
+    m_run->setObjectName(QStringLiteral("run"));
+    m_stop = new QPushButton(tr("Stop"));
+    m_stop->setObjectName(QStringLiteral("stop"));
+    m_pause = new QPushButton(tr("Pause"));
+    m_pause->setObjectName(QStringLiteral("pause"));
+    m_progress = new QProgressBar;
+    m_progress->setObjectName(QStringLiteral("progress"));
+    m_progress->setTextVisible(true);
+    m_progress->setRange(0, 1);
+    m_progress->setValue(0);
+    auto *buttons = new QHBoxLayout;
+    buttons->addWidget(m_run);
+    buttons->addWidget(m_stop);
+    buttons->addWidget(m_pause);
+    buttons->addWidget(m_progress, 1);
+
+    m_output = textPane(QStringLiteral("output"), this);
+    m_output->setMaximumBlockCount(OutputLines);
+    m_errors = textPane(QStringLiteral("errors"), this);
+    m_errors->setPlaceholderText(tr("A failed run shows its message and traceback here."));
+
+    m_prompt = new QLabel(QStringLiteral(">"));
+    m_prompt->setObjectName(QStringLiteral("prompt"));
+    m_prompt->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    m_console = new ConsoleLine;
+    m_console->setObjectName(QStringLiteral("console"));
+    m_console->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    m_console->setPlaceholderText(tr("Lua: an expression shows its value; Up/Down for history"));
+    auto *consoleRow = new QWidget;
+    auto *consoleLayout = new QHBoxLayout(consoleRow);
+    consoleLayout->setContentsMargins(0, 0, 0, 0);
+    consoleLayout->addWidget(m_prompt);
+    consoleLayout->addWidget(m_console, 1);
+
+    auto *bottom = new QSplitter(Qt::Horizontal);
+    bottom->addWidget(titled(tr("Output"), m_output, consoleRow));
+    bottom->addWidget(titled(tr("Errors"), m_errors));
+    bottom->setStretchFactor(0, 3);
+    bottom->setStretchFactor(1, 2);
+    auto *split = new QSplitter(Qt::Vertical);
+    split->addWidget(m_editor);
+    split->addWidget(bottom);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
+
+    auto *central = new QWidget;
+    auto *layout = new QVBoxLayout(central);
+    layout->addLayout(buttons);
+    layout->addWidget(split, 1);
+    setCentralWidget(central);
+
+    m_flushTimer.setSingleShot(true);
+    m_flushTimer.setInterval(40);
+    connect(&m_flushTimer, &QTimer::timeout, this, &MainWindow::flushOutput);
+
+    connect(m_run, &QPushButton::clicked, this, &MainWindow::run);
+    connect(m_stop, &QPushButton::clicked, this, &MainWindow::stop);
+    connect(m_pause, &QPushButton::clicked, this, &MainWindow::togglePause);
+    connect(m_console, &ConsoleLine::submitted, this, &MainWindow::submitConsole);
+
+    connect(&m_watcher, &QFutureWatcherBase::progressRangeChanged, m_progress, &QProgressBar::setRange);
+    connect(&m_watcher, &QFutureWatcherBase::progressValueChanged, m_progress, &QProgressBar::setValue);
+    connect(&m_watcher, &QFutureWatcherBase::progressTextChanged, this, [this](const QString &text) {
+        m_progress->setFormat(text.isEmpty() ? QStringLiteral("%p%") : text + QStringLiteral("  (%p%)"));
+    });
+    // Streamed results (isle.emit: results 1..n); result 0 is the return
+    // value, shown at the end. Qt counts results from index 0 on, so while
+    // result 0 is missing an emit at i arrives as resultsReadyAt(i, 0), and
+    // once it is there, every result is announced again: show each index once.
+    connect(&m_watcher, &QFutureWatcherBase::resultsReadyAt, this, [this](int begin, int end) {
+        const QFuture<QVariant> f = m_watcher.future();
+        for (int i = qMax(begin, m_shownResults + 1); i < qMax(end, begin + 1); ++i) {
+            if (i == 0 || !f.isResultReadyAt(i))
+                continue;
+            appendOutput(QStringLiteral("\u21e2 ") + valueText(f.resultAt(i)));
+            m_shownResults = i;
+        }
+    });
+    connect(&m_watcher, &QFutureWatcherBase::suspending, this, [this] { setState(State::Pausing); });
+    connect(&m_watcher, &QFutureWatcherBase::suspended, this, [this] { setState(State::Paused); });
+    connect(&m_watcher, &QFutureWatcherBase::resumed, this, [this] { setState(State::Running); });
+    connect(&m_watcher, &QFutureWatcherBase::finished, this, &MainWindow::finishRun);
+
+    QIsleOptions options;
+    options.threadName = QStringLiteral("panel-lua");
+    m_isle = QIsle::spawn({}, options);
+    connect(m_isle.get(), &QIsle::printed, this, &MainWindow::appendOutput);
+
+    buildMenus();
+    setState(State::Idle);
+    loadExample(QStringLiteral("progress"));
+}
+
+MainWindow::~MainWindow()
+{
+    // Nothing may reach a half-destroyed window: the watcher's signals go
+    // first, then the isle cancels what runs and joins its thread.
+    m_watcher.disconnect(this);
+    m_flushTimer.stop();
+    m_isle.reset();
+}
+
+void MainWindow::buildMenus()
+{
+    QMenu *file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("&Open..."), QKeySequence::Open, this, [this] {
+        const QString path = QFileDialog::getOpenFileName(this, tr("Open a Lua script"), {},
+                                                          tr("Lua scripts (*.lua);;All files (*)"));
+        QFile f(path);
+        if (!path.isEmpty() && f.open(QIODevice::ReadOnly))
+            m_editor->setText(QString::fromUtf8(f.readAll()));
+    });
+    file->addSeparator();
+    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+
+    QMenu *script = menuBar()->addMenu(tr("&Script"));
+    script->addAction(tr("&Run"), QKeySequence(Qt::Key_F5), this, &MainWindow::run);
+    script->addAction(tr("&Stop"), QKeySequence(Qt::SHIFT | Qt::Key_F5), this, &MainWindow::stop);
+    script->addAction(tr("&Pause / Resume"), QKeySequence(Qt::Key_F6), this, &MainWindow::togglePause);
+
+    QMenu *examples = menuBar()->addMenu(tr("&Examples"));
+    for (const Example &e : Examples) {
+        const QString name = QLatin1String(e.name);
+        QAction *action = examples->addAction(tr(e.title), this, [this, name] { loadExample(name); });
+        action->setObjectName(QStringLiteral("example-") + name);
+    }
+}
+
+QStringList MainWindow::exampleNames()
+{
+    QStringList names;
+    for (const Example &e : Examples)
+        names << QLatin1String(e.name);
+    return names;
+}
+
+bool MainWindow::loadExample(const QString &name)
+{
+    QFile f(QStringLiteral(":/examples/%1.lua").arg(name));
+    if (!f.open(QIODevice::ReadOnly))
+        return false;
+    m_editor->setText(QString::fromUtf8(f.readAll()));
+    m_editor->clearError();
+    statusBar()->showMessage(tr("Example: %1").arg(name), 3000);
+    return true;
+}
+
+void MainWindow::setState(State state)
+{
+    m_state = state;
+    const bool busy = state != State::Idle;
+    m_run->setEnabled(!busy);
+    m_stop->setEnabled(busy);
+    m_pause->setEnabled(busy);
+    m_pause->setText(state == State::Pausing || state == State::Paused ? tr("Resume") : tr("Pause"));
+    switch (state) {
+    case State::Idle: break;
+    case State::Running: statusBar()->showMessage(tr("Running...")); break;
+    case State::Pausing: statusBar()->showMessage(tr("Pausing at the next check...")); break;
+    case State::Paused: statusBar()->showMessage(tr("Paused")); break;
+    }
+}
+
+void MainWindow::run()
+{
+    if (m_state != State::Idle)
+        return;
+    m_editor->clearError();
+    m_errors->clear();
+    m_progress->setRange(0, 0); // busy until the script reports a range
+    m_progress->setFormat(QStringLiteral("%p%"));
+    appendOutput(QStringLiteral("\u25b6 run"));
+    m_shownResults = 0;
+    setState(State::Running);
+    m_elapsed.start();
+    m_watcher.setFuture(m_isle->spawnEval(m_editor->text()));
+}
+
+void MainWindow::stop()
+{
+    if (m_state != State::Idle)
+        m_watcher.future().cancel(); // also wakes a paused script
+}
+
+void MainWindow::togglePause()
+{
+    QFuture<QVariant> f = m_watcher.future();
+    if (m_state == State::Running) {
+        f.suspend();
+        setState(State::Pausing);
+    } else if (m_state == State::Pausing || m_state == State::Paused) {
+        f.resume();
+        setState(State::Running);
+    }
+}
+
+void MainWindow::finishRun()
+{
+    const QFuture<QVariant> f = m_watcher.future();
+    const QString took = tr("%1 ms").arg(m_elapsed.elapsed());
+    try {
+        // waitFor, not result(): a canceled future may hold no result.
+        const QVariant value = QIsle::waitFor(f);
+        appendOutput(QStringLiteral("\u25a0 returned %1 (%2)").arg(valueText(value), took));
+        if (m_progress->maximum() == 0)
+            m_progress->setRange(0, 1);
+        m_progress->setValue(m_progress->maximum());
+        statusBar()->showMessage(tr("Finished in %1").arg(took));
+    } catch (const QIsleError &e) {
+        if (e.kind() == QIsleError::Kind::Cancelled) {
+            appendOutput(QStringLiteral("\u25a0 stopped (%1)").arg(took));
+            statusBar()->showMessage(tr("Stopped after %1").arg(took));
+        } else {
+            showError(e);
+            statusBar()->showMessage(tr("Failed after %1").arg(took));
+        }
+        if (m_progress->maximum() == 0)
+            m_progress->setRange(0, 1);
+    }
+    setState(State::Idle);
+}
+
+void MainWindow::showError(const QIsleError &error)
+{
+    m_editor->markError(error.line());
+    QString header = QIsleError::kindName(error.kind()) + tr(" error");
+    if (error.line() > 0)
+        header += tr(" at line %1").arg(error.line());
+    header += QStringLiteral(": ") + error.message();
+    m_errors->setPlainText(error.traceback().isEmpty() ? header : header + QStringLiteral("\n\n") + error.traceback());
+    appendOutput(QStringLiteral("\u2716 ") + header);
+}
+
+void MainWindow::submitConsole(const QString &line)
+{
+    const bool continuing = !m_continuation.isEmpty();
+    if (!continuing && line.trimmed().isEmpty())
+        return;
+    appendOutput((continuing ? QStringLiteral(">> ") : QStringLiteral("> ")) + line);
+    const QString input = continuing ? m_continuation + QLatin1Char('\n') + line : line;
+    const QIsleReplInput parsed = qisleClassifyInput(input);
+    if (parsed.kind == QIsleReplInput::Kind::Incomplete) {
+        m_continuation = input;
+        m_prompt->setText(QStringLiteral(">>"));
+        return;
+    }
+    m_continuation.clear();
+    m_prompt->setText(QStringLiteral(">"));
+    if (parsed.kind == QIsleReplInput::Kind::SyntaxError) {
+        appendOutput(QStringLiteral("\u2716 syntax error at line %1: %2").arg(parsed.line).arg(parsed.error));
+        return;
+    }
+    if (m_state != State::Idle)
+        appendOutput(tr("  (queued behind the running script)"));
+
+    const bool expression = parsed.kind == QIsleReplInput::Kind::Expression;
+    auto *watcher = new QFutureWatcher<QVariant>(this);
+    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, expression] {
+        try {
+            const QVariant value = QIsle::waitFor(watcher->future());
+            if (expression || value.isValid())
+                appendOutput(valueText(value));
+        } catch (const QIsleError &e) {
+            appendOutput(QStringLiteral("\u2716 ") + QString::fromUtf8(e.what()));
+        }
+        watcher->deleteLater();
+    });
+    watcher->setFuture(m_isle->spawnEval(parsed.chunk));
+}
+
+void MainWindow::appendOutput(const QString &line)
+{
+    m_pendingOutput.append(line);
+    if (m_pendingOutput.size() > OutputLines) {
+        m_pendingOutput.removeFirst();
+        ++m_skippedOutput;
+    }
+    if (!m_flushTimer.isActive())
+        m_flushTimer.start();
+}
+
+void MainWindow::flushOutput()
+{
+    if (m_skippedOutput > 0)
+        m_pendingOutput.prepend(tr("... %1 lines not shown").arg(m_skippedOutput));
+    m_skippedOutput = 0;
+    if (m_pendingOutput.isEmpty())
+        return;
+    m_output->appendPlainText(m_pendingOutput.join(QLatin1Char('\n')));
+    m_pendingOutput.clear();
+}

@@ -1,0 +1,79 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+#pragma once
+
+#include <QIsle/QIsle>
+
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QFutureWatcher>
+#include <QtCore/QTimer>
+#include <QtWidgets/QMainWindow>
+
+#include <memory>
+
+class ConsoleLine;
+class LuaEditor;
+class QLabel;
+class QPlainTextEdit;
+class QProgressBar;
+class QPushButton;
+
+// The scripting panel: an editor, Run/Stop/Pause-Resume, a progress bar,
+// output (print and isle.emit), an errors view and a REPL console, over one
+// QIsle that lives as long as the window.
+class MainWindow : public QMainWindow
+{
+    Q_OBJECT
+public:
+    enum class State { Idle, Running, Pausing, Paused };
+    Q_ENUM(State)
+
+    explicit MainWindow(QWidget *parent = nullptr);
+    // Destroys the isle first: a running script is canceled and the VM's
+    // thread joined, promptly even during `while true do end`.
+    ~MainWindow() override;
+
+    State state() const { return m_state; }
+    LuaEditor *editor() const { return m_editor; }
+
+    // The examples under :/examples, by name: progress, stream, infinite, error.
+    static QStringList exampleNames();
+    bool loadExample(const QString &name);
+
+public Q_SLOTS:
+    void run();
+    void stop();
+    void togglePause();
+
+private:
+    void buildMenus();
+    void setState(State state);
+    void finishRun();
+    void showError(const QIsleError &error);
+    void submitConsole(const QString &line);
+    void appendOutput(const QString &line);
+    void flushOutput();
+
+    LuaEditor *m_editor = nullptr;
+    QPushButton *m_run = nullptr;
+    QPushButton *m_stop = nullptr;
+    QPushButton *m_pause = nullptr;
+    QProgressBar *m_progress = nullptr;
+    QPlainTextEdit *m_output = nullptr;
+    QPlainTextEdit *m_errors = nullptr;
+    QLabel *m_prompt = nullptr;
+    ConsoleLine *m_console = nullptr;
+
+    State m_state = State::Idle;
+    QFutureWatcher<QVariant> m_watcher; // the editor's run
+    QElapsedTimer m_elapsed;
+    int m_shownResults = 0; // highest streamed result index shown
+    QString m_continuation; // console lines of an incomplete chunk
+
+    // Output is appended in batches: a script printing or emitting in a
+    // tight loop must not cost the UI one append per line.
+    QStringList m_pendingOutput;
+    qsizetype m_skippedOutput = 0;
+    QTimer m_flushTimer;
+
+    std::unique_ptr<QIsle> m_isle; // last: destroyed first
+};

@@ -1,0 +1,277 @@
+// The demo scripting panel, driven as a user would: type, click, read.
+#include "consoleline.h"
+#include "luaeditor.h"
+#include "mainwindow.h"
+
+#include <QtTest/QtTest>
+#include <QtWidgets/QLabel>
+#include <QtWidgets/QPlainTextEdit>
+#include <QtWidgets/QProgressBar>
+#include <QtWidgets/QPushButton>
+
+class tst_Panel : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void init();
+    void cleanup();
+    void idleButtons();
+    void runProgressStop();
+    void runToCompletion();
+    void errorMarksLine();
+    void pauseAndResume();
+    void streamedResults();
+    void replExpression();
+    void replMultiLine();
+    void replHistory();
+    void replSyntaxError();
+    void examplesLoad_data();
+    void examplesLoad();
+    void closeWhileRunning();
+
+private:
+    template<typename T>
+    T *child(const char *name)
+    {
+        T *w = window->findChild<T *>(QLatin1String(name));
+        if (!w)
+            qFatal("no widget named %s", name);
+        return w;
+    }
+    QString output() { return child<QPlainTextEdit>("output")->toPlainText(); }
+    void typeScript(const QString &text);
+    void consoleEnter(const QString &line);
+
+    std::unique_ptr<MainWindow> window;
+};
+
+void tst_Panel::init()
+{
+    window = std::make_unique<MainWindow>();
+    window->resize(900, 600);
+    window->show();
+    QVERIFY(QTest::qWaitForWindowExposed(window.get()));
+}
+
+void tst_Panel::cleanup()
+{
+    window.reset();
+}
+
+void tst_Panel::typeScript(const QString &text)
+{
+    LuaEditor *editor = window->editor();
+    editor->clear();
+    editor->setFocus();
+    // keyClicks knows no '\n': Return between the lines, as a user types.
+    const QStringList lines = text.split(QLatin1Char('\n'));
+    for (qsizetype i = 0; i < lines.size(); ++i) {
+        if (i > 0)
+            QTest::keyClick(editor, Qt::Key_Return);
+        QTest::keyClicks(editor, lines.at(i));
+    }
+    QCOMPARE(editor->text(), text);
+}
+
+void tst_Panel::consoleEnter(const QString &line)
+{
+    auto *console = child<ConsoleLine>("console");
+    console->setFocus();
+    QTest::keyClicks(console, line);
+    QTest::keyClick(console, Qt::Key_Return);
+}
+
+void tst_Panel::idleButtons()
+{
+    QVERIFY(child<QPushButton>("run")->isEnabled());
+    QVERIFY(!child<QPushButton>("stop")->isEnabled());
+    QVERIFY(!child<QPushButton>("pause")->isEnabled());
+    QCOMPARE(window->state(), MainWindow::State::Idle);
+    QVERIFY(!window->editor()->text().isEmpty()); // an example is loaded
+}
+
+void tst_Panel::runProgressStop()
+{
+    typeScript(QStringLiteral("for i = 1, 1000 do isle.progress(i, 1000, 'step ' .. i) isle.sleep(10) end"));
+    auto *run = child<QPushButton>("run");
+    auto *stop = child<QPushButton>("stop");
+    auto *pause = child<QPushButton>("pause");
+    auto *bar = child<QProgressBar>("progress");
+    QTest::mouseClick(run, Qt::LeftButton);
+    QCOMPARE(window->state(), MainWindow::State::Running);
+    QVERIFY(!run->isEnabled());
+    QVERIFY(stop->isEnabled());
+    QVERIFY(pause->isEnabled());
+
+    QTRY_COMPARE_WITH_TIMEOUT(bar->maximum(), 1000, 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(bar->value() > 0, 5000);
+    const int first = bar->value();
+    QTRY_VERIFY_WITH_TIMEOUT(bar->value() > first, 5000); // it moves
+    QVERIFY(bar->text().startsWith(QLatin1String("step ")));
+
+    QTest::mouseClick(stop, Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(window->state(), MainWindow::State::Idle, 5000);
+    QVERIFY(run->isEnabled());
+    QVERIFY(!stop->isEnabled());
+    QVERIFY(!pause->isEnabled());
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("stopped")), 5000);
+    QCOMPARE(window->editor()->errorLine(), -1);
+}
+
+void tst_Panel::runToCompletion()
+{
+    typeScript(QStringLiteral("print('hello', 42)\nreturn {1, 2}"));
+    QTest::mouseClick(child<QPushButton>("run"), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(window->state(), MainWindow::State::Idle, 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("returned {1, 2}")), 5000);
+    QVERIFY(output().contains(QLatin1String("hello\t42")));
+    auto *bar = child<QProgressBar>("progress");
+    QCOMPARE(bar->value(), bar->maximum());
+}
+
+void tst_Panel::errorMarksLine()
+{
+    typeScript(QStringLiteral("local a = 1\nlocal b = 2\nlocal c = nil + a\nreturn c"));
+    QTest::mouseClick(child<QPushButton>("run"), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(window->editor()->errorLine(), 3, 5000);
+    QCOMPARE(window->state(), MainWindow::State::Idle);
+    const QString errors = child<QPlainTextEdit>("errors")->toPlainText();
+    QVERIFY2(errors.contains(QLatin1String("Runtime error at line 3")), qPrintable(errors));
+    QVERIFY2(errors.contains(QLatin1String("arithmetic")), qPrintable(errors));
+    QVERIFY2(errors.contains(QLatin1String("stack traceback")), qPrintable(errors));
+
+    // The error example fails on line 7; a good run clears the mark.
+    QVERIFY(window->loadExample(QStringLiteral("error")));
+    QTest::mouseClick(child<QPushButton>("run"), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(window->editor()->errorLine(), 7, 5000);
+    typeScript(QStringLiteral("return 1"));
+    QTest::mouseClick(child<QPushButton>("run"), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(window->editor()->errorLine(), -1, 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(window->state(), MainWindow::State::Idle, 5000);
+    QVERIFY(child<QPlainTextEdit>("errors")->toPlainText().isEmpty());
+}
+
+void tst_Panel::pauseAndResume()
+{
+    typeScript(QStringLiteral("local n = 0 while true do n = n + 1 isle.progress(n) end"));
+    auto *pause = child<QPushButton>("pause");
+    auto *bar = child<QProgressBar>("progress");
+    QTest::mouseClick(child<QPushButton>("run"), Qt::LeftButton);
+    QTest::qWait(50);
+    QTest::mouseClick(pause, Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(window->state(), MainWindow::State::Paused, 5000);
+    QCOMPARE(pause->text(), QStringLiteral("Resume"));
+    QVERIFY(child<QPushButton>("stop")->isEnabled());
+    QTest::qWait(100); // the last throttled notifications land
+    const int atPause = bar->value();
+    QTest::qWait(150);
+    QCOMPARE(bar->value(), atPause);
+
+    QTest::mouseClick(pause, Qt::LeftButton);
+    QCOMPARE(window->state(), MainWindow::State::Running);
+    QCOMPARE(pause->text(), QStringLiteral("Pause"));
+    QTRY_VERIFY_WITH_TIMEOUT(bar->value() > atPause, 5000);
+
+    // Stop while paused works too.
+    QTest::mouseClick(pause, Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(window->state(), MainWindow::State::Paused, 5000);
+    QTest::mouseClick(child<QPushButton>("stop"), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(window->state(), MainWindow::State::Idle, 5000);
+}
+
+void tst_Panel::streamedResults()
+{
+    typeScript(QStringLiteral("for i = 1, 3 do isle.emit('item ' .. i) end return 'end'"));
+    QTest::mouseClick(child<QPushButton>("run"), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("returned end")), 5000);
+    const QString text = output();
+    const qsizetype one = text.indexOf(QLatin1String("item 1"));
+    const qsizetype three = text.indexOf(QLatin1String("item 3"));
+    QVERIFY(one >= 0 && three > one);
+    QVERIFY(three < text.indexOf(QLatin1String("returned end")));
+}
+
+void tst_Panel::replExpression()
+{
+    consoleEnter(QStringLiteral("6 * 7"));
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("> 6 * 7\n42")), 5000);
+    consoleEnter(QStringLiteral("answer = 41 + 1"));
+    consoleEnter(QStringLiteral("answer"));
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("> answer\n42")), 5000);
+    QVERIFY(!output().contains(QLatin1String("> answer = 41 + 1\nnil")));
+}
+
+void tst_Panel::replMultiLine()
+{
+    auto *prompt = child<QLabel>("prompt");
+    consoleEnter(QStringLiteral("function square(x)"));
+    QCOMPARE(prompt->text(), QStringLiteral(">>"));
+    consoleEnter(QStringLiteral("return x * x"));
+    QCOMPARE(prompt->text(), QStringLiteral(">>"));
+    consoleEnter(QStringLiteral("end"));
+    QCOMPARE(prompt->text(), QStringLiteral(">"));
+    consoleEnter(QStringLiteral("square(9)"));
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("> square(9)\n81")), 5000);
+}
+
+void tst_Panel::replHistory()
+{
+    auto *console = child<ConsoleLine>("console");
+    consoleEnter(QStringLiteral("1"));
+    consoleEnter(QStringLiteral("2"));
+    QTest::keyClicks(console, QStringLiteral("dra"));
+    QTest::keyClick(console, Qt::Key_Up);
+    QCOMPARE(console->text(), QStringLiteral("2"));
+    QTest::keyClick(console, Qt::Key_Up);
+    QCOMPARE(console->text(), QStringLiteral("1"));
+    QTest::keyClick(console, Qt::Key_Up);
+    QCOMPARE(console->text(), QStringLiteral("1"));
+    QTest::keyClick(console, Qt::Key_Down);
+    QCOMPARE(console->text(), QStringLiteral("2"));
+    QTest::keyClick(console, Qt::Key_Down);
+    QCOMPARE(console->text(), QStringLiteral("dra"));
+}
+
+void tst_Panel::replSyntaxError()
+{
+    consoleEnter(QStringLiteral("x = = 1"));
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("syntax error at line 1")), 5000);
+    QCOMPARE(child<QLabel>("prompt")->text(), QStringLiteral(">"));
+    consoleEnter(QStringLiteral("error('boom')"));
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("boom")), 5000);
+    QCOMPARE(window->editor()->errorLine(), -1); // console errors stay in the console
+}
+
+void tst_Panel::examplesLoad_data()
+{
+    QTest::addColumn<QString>("name");
+    for (const QString &name : MainWindow::exampleNames())
+        QTest::addRow("%s", qPrintable(name)) << name;
+}
+
+void tst_Panel::examplesLoad()
+{
+    QFETCH(QString, name);
+    QVERIFY(window->loadExample(name));
+    QVERIFY(window->editor()->text().contains(QLatin1String("--")));
+    // Each example compiles.
+    const QIsleReplInput parsed = qisleClassifyInput(window->editor()->text());
+    QVERIFY(parsed.kind == QIsleReplInput::Kind::Statements || parsed.kind == QIsleReplInput::Kind::Expression);
+}
+
+void tst_Panel::closeWhileRunning()
+{
+    QVERIFY(window->loadExample(QStringLiteral("infinite")));
+    QTest::mouseClick(child<QPushButton>("run"), Qt::LeftButton);
+    QTest::qWait(50);
+    QCOMPARE(window->state(), MainWindow::State::Running);
+    QElapsedTimer timer;
+    timer.start();
+    window->close();
+    window.reset();
+    qInfo("window closed and destroyed %lld ms into an infinite loop", timer.elapsed());
+    QVERIFY(timer.elapsed() < 2000);
+}
+
+QTEST_MAIN(tst_Panel)
+#include "tst_panel.moc"
