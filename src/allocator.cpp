@@ -15,12 +15,12 @@ void *Allocator::allocate(void *self, void *ptr, std::size_t oldSize, std::size_
         usage.store(used - held, std::memory_order_relaxed);
         return nullptr;
     }
-    // Shrinking always succeeds; growth is checked without overflow even for
-    // absurd sizes (string.rep of 2^62).
-    const std::size_t others = used - held;
-    if (a->m_limit && newSize > held && (others > a->m_limit || newSize > a->m_limit - others))
+    // One compare on the hot path: "no limit" is SIZE_MAX. Lua asks for at
+    // most 2^63 bytes at once, so the sum cannot wrap; shrinking always fits.
+    if (used - held + newSize > a->m_ceiling)
         return nullptr;
-    void *block = std::realloc(ptr, newSize);
+    // malloc for new blocks (most of them): realloc(nullptr) takes a longer path.
+    void *block = ptr ? std::realloc(ptr, newSize) : std::malloc(newSize);
     if (!block)
         return nullptr;
     // One writer (the Lua thread): a plain store, no locked add.

@@ -16,7 +16,7 @@ class Allocator
 public:
     using Usage = std::atomic<std::size_t>;
 
-    explicit Allocator(std::size_t limit) : m_limit(limit), m_usage(std::make_shared<Usage>(0)) { }
+    explicit Allocator(std::size_t limit) : m_usage(std::make_shared<Usage>(0)) { setLimit(limit); }
 
     static void *allocate(void *self, void *ptr, std::size_t oldSize, std::size_t newSize);
 
@@ -24,11 +24,12 @@ public:
     std::size_t used() const { return m_usage->load(std::memory_order_relaxed); }
     // Any thread: the counter itself, which outlives the VM (QIsle::usedMemory).
     std::shared_ptr<const Usage> usage() const { return m_usage; }
-    std::size_t limit() const { return m_limit; }
-    // Lua thread: lift the limit (closing the VM must not fail).
-    void setLimit(std::size_t limit) { m_limit = limit; }
+    std::size_t limit() const { return m_ceiling == NoLimit ? 0 : m_ceiling; }
+    // Lua thread: 0 lifts the limit (closing the VM must not fail).
+    void setLimit(std::size_t limit) { m_ceiling = limit ? limit : NoLimit; }
 
 private:
-    std::size_t m_limit;            // Lua thread only
+    static constexpr std::size_t NoLimit = ~std::size_t(0);
+    std::size_t m_ceiling = NoLimit; // Lua thread only
     std::shared_ptr<Usage> m_usage; // written by the Lua thread only
 };
