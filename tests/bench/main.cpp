@@ -10,7 +10,6 @@
 #include <QtCore/QCommandLineParser>
 #include <QtCore/QCoreApplication>
 #include <QtCore/QFile>
-#include <QtCore/QSet>
 
 #include <QIsle/QIsleError>
 
