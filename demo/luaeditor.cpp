@@ -35,6 +35,9 @@ LuaEditor::LuaEditor(QWidget *parent) : QsciScintilla(parent)
     setIndentationWidth(2);
     setTabWidth(2);
     setBraceMatching(QsciScintilla::SloppyBraceMatch);
+    // A horizontal scroll bar only when a line is wider than the view.
+    SendScintilla(SCI_SETSCROLLWIDTH, 1);
+    SendScintilla(SCI_SETSCROLLWIDTHTRACKING, 1);
     setCaretLineVisible(true);
     setCaretLineBackgroundColor(QColor(0xf4, 0xf4, 0xf8));
 }

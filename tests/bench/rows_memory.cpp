@@ -13,8 +13,12 @@ namespace {
 using Bench::Measured;
 using Bench::Row;
 
-// Builds and drops 1M small tables and strings.
-constexpr char Churn[] = "for i = 1, 1000000 do local t = { i, i + 1, name = 'k' .. i } end return true";
+// Builds and drops 1M small tables and strings (--quick: 250k).
+QByteArray churnChunk()
+{
+    const QByteArray n = Bench::settings().quick ? "250000" : "1000000";
+    return "for i = 1, " + n + " do local t = { i, i + 1, name = 'k' .. i } end return true";
+}
 
 void allocator(Bench::Table &table)
 {
@@ -28,7 +32,9 @@ void allocator(Bench::Table &table)
     pinIsle(*withLimit, callerCpu());
     pinIsle(*withoutLimit, callerCpu());
     Bench::pinCurrentThread(callerCpu());
-    const QString churn = QString::fromLatin1(Churn);
+    const QByteArray churnUtf8 = churnChunk();
+    const char *const Churn = churnUtf8.constData();
+    const QString churn = QString::fromLatin1(churnUtf8);
     auto timeIsle = [&](QIsle &isle) {
         const auto start = Bench::Clock::now();
         isle.eval(churn);
@@ -52,7 +58,8 @@ void allocator(Bench::Table &table)
 
     const QString cpu = QStringLiteral("all on CPU %1").arg(callerCpu());
     table.add(Bench::makeRow(QStringLiteral("10r"),
-                             QStringLiteral("Alloc churn (1M tables + strings), luaL_newstate, calling thread"),
+                             QStringLiteral("Alloc churn (%1 tables + strings), luaL_newstate, calling thread")
+                                     .arg(Bench::settings().quick ? QStringLiteral("250k") : QStringLiteral("1M")),
                              QStringLiteral("ms"), runs[0], {}, cpu));
     Measured noLimit = runs[1];
     noLimit.ratios = Bench::ratiosOf(runs[1], runs[0]);
