@@ -90,6 +90,7 @@ void tst_Job::progressAndStreaming()
     connect(&job, &QIsleJob::progressChanged, this, [&](int p) { progress << p; });
     connect(&job, &QIsleJob::resultEmitted, this, [&](int index, const QVariant &v) {
         QVERIFY(job.isRunning()); // streamed before the end
+        QCOMPARE(QThread::currentThread(), job.thread()); // never on the Lua thread
         indexes << index;
         values << v;
     });

@@ -175,6 +175,14 @@ TestCase {
             compare(input.line, 1)
     }
 
+    function test_runningJobOutlivesGarbageCollection() {
+        lua.evaluate("isle.sleep(100) collected = 'no'") // not referenced from JavaScript
+        gc()
+        verify(lua.busy)
+        tryCompare(lua, "busy", false, 5000) // only a job that finished clears busy
+        compare(finish(lua.evaluate("return collected")).result, "no")
+    }
+
     function test_restartOnOptionChange() {
         finish(limited.evaluate("kept = 1"))
         compare(finish(limited.evaluate("return kept")).result, 1)
