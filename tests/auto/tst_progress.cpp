@@ -342,7 +342,9 @@ void tst_Progress::sleepDoesNotSpin()
     const qint64 wallMs = wall.elapsed();
     qInfo("isle.sleep(400): %lld ms wall, %.1f ms CPU on the Lua thread", wallMs, cpuMs);
     QVERIFY(wallMs >= 395);
-    QVERIFY2(cpuMs * 4 < wallMs, qPrintable(QStringLiteral("%1 ms CPU").arg(cpuMs)));
+    // Spinning would cost about the wall time; slices cost a few percent
+    // (more under sanitizers and load): half is a loose, safe line.
+    QVERIFY2(cpuMs * 2 < wallMs, qPrintable(QStringLiteral("%1 ms CPU").arg(cpuMs)));
 }
 
 void tst_Progress::sleepReturns()
