@@ -32,6 +32,10 @@ void ConsoleLine::keyPressEvent(QKeyEvent *event)
             setText(m_position == m_history.size() ? m_draft : m_history.at(m_position));
         }
         return;
+    case Qt::Key_Escape:
+        clear();
+        Q_EMIT abandoned();
+        return;
     default:
         QLineEdit::keyPressEvent(event);
     }

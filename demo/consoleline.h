@@ -4,7 +4,7 @@
 #include <QtWidgets/QLineEdit>
 
 // The console's input line: Return submits, Up/Down walk the history (the
-// line being typed is kept while walking).
+// line being typed is kept while walking), Escape abandons an unfinished chunk.
 class ConsoleLine : public QLineEdit
 {
     Q_OBJECT
@@ -15,6 +15,7 @@ public:
 
 Q_SIGNALS:
     void submitted(const QString &line);
+    void abandoned();
 
 protected:
     void keyPressEvent(QKeyEvent *event) override;

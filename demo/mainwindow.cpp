@@ -99,7 +99,7 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
     m_console = new ConsoleLine;
     m_console->setObjectName(QStringLiteral("console"));
     m_console->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
-    m_console->setPlaceholderText(tr("Lua: an expression shows its value; Up/Down for history"));
+    m_console->setPlaceholderText(tr("Lua: an expression shows its value; Up/Down for history; Esc drops an unfinished chunk"));
     auto *consoleRow = new QWidget;
     auto *consoleLayout = new QHBoxLayout(consoleRow);
     consoleLayout->setContentsMargins(0, 0, 0, 0);
@@ -131,6 +131,13 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
     connect(m_stop, &QPushButton::clicked, this, &MainWindow::stop);
     connect(m_pause, &QPushButton::clicked, this, &MainWindow::togglePause);
     connect(m_console, &ConsoleLine::submitted, this, &MainWindow::submitConsole);
+    connect(m_console, &ConsoleLine::abandoned, this, [this] {
+        if (m_continuation.isEmpty())
+            return;
+        m_continuation.clear();
+        m_prompt->setText(QStringLiteral(">"));
+        appendOutput(tr("  (unfinished chunk abandoned)"));
+    });
 
     connect(&m_watcher, &QFutureWatcherBase::progressRangeChanged, m_progress, &QProgressBar::setRange);
     connect(&m_watcher, &QFutureWatcherBase::progressValueChanged, m_progress, &QProgressBar::setValue);

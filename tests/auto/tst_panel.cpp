@@ -3,6 +3,7 @@
 #include "luaeditor.h"
 #include "mainwindow.h"
 
+#include <QtGui/QAction>
 #include <QtTest/QtTest>
 #include <QtWidgets/QLabel>
 #include <QtWidgets/QPlainTextEdit>
@@ -212,6 +213,14 @@ void tst_Panel::replMultiLine()
     QCOMPARE(prompt->text(), QStringLiteral(">"));
     consoleEnter(QStringLiteral("square(9)"));
     QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("> square(9)\n81")), 5000);
+
+    // Escape drops an unfinished chunk.
+    consoleEnter(QStringLiteral("for i = 1, 3 do"));
+    QCOMPARE(prompt->text(), QStringLiteral(">>"));
+    QTest::keyClick(child<ConsoleLine>("console"), Qt::Key_Escape);
+    QCOMPARE(prompt->text(), QStringLiteral(">"));
+    consoleEnter(QStringLiteral("square(3)"));
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("> square(3)\n9")), 5000);
 }
 
 void tst_Panel::replHistory()
@@ -252,8 +261,13 @@ void tst_Panel::examplesLoad_data()
 void tst_Panel::examplesLoad()
 {
     QFETCH(QString, name);
+    // Through the Examples menu, as a user picks one.
+    window->editor()->clear();
+    auto *action = window->findChild<QAction *>(QStringLiteral("example-") + name);
+    QVERIFY(action);
+    action->trigger();
+    QVERIFY(window->editor()->text().startsWith(QLatin1String("--")));
     QVERIFY(window->loadExample(name));
-    QVERIFY(window->editor()->text().contains(QLatin1String("--")));
     // Each example compiles.
     const QIsleReplInput parsed = qisleClassifyInput(window->editor()->text());
     QVERIFY(parsed.kind == QIsleReplInput::Kind::Statements || parsed.kind == QIsleReplInput::Kind::Expression);
