@@ -1,6 +1,7 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #include "safety_p.h"
 
+#include "patternguard_p.h"
 #include "stackguard_p.h"
 
 namespace {
@@ -168,6 +169,8 @@ void Safety::openLibraries(lua_State *L, QIsleOptions::Libraries libraries)
     // debug.debug() reads the host's stdin: it would block the VM for good.
     disable(L, LUA_DBLIBNAME, "debug");
     replaceGlobal(L, "load", textOnlyLoad);
+    // Pattern matching runs in C: make a backtracking search stoppable.
+    PatternGuard::install(L);
     if (libraries.testFlag(O::Io) || libraries.testFlag(O::Os) || libraries.testFlag(O::Package)) {
         replaceGlobal(L, "loadfile", textOnlyLoadfile);
         replaceGlobal(L, "dofile", textOnlyDofile);

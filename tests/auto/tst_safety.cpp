@@ -79,6 +79,9 @@ private Q_SLOTS:
     void busyPastMaxPending();
     void hostileInputs_data();
     void hostileInputs();
+    void patternsKeepLuaResults_data();
+    void patternsKeepLuaResults();
+    void patternsAreCancellable();
     void hostFunctionSeesCancel();
     void hostFunctionSeesTimeout();
     void hostFunctionParksWhileSuspended();
@@ -475,6 +478,13 @@ void tst_Safety::hostileInputs_data()
     QTest::addRow("table.unpack 1e8") << "return select('#', table.unpack({}, 1, 1e8))" << "Runtime" << "too many results";
     QTest::addRow("pattern with 40 captures") << "return ('a'):rep(100):find(('(a)'):rep(40))" << "Runtime"
                                               << "too many captures";
+    QTest::addRow("pattern backtracking (find)") << "return ('a'):rep(40):find(('a*'):rep(40) .. 'b')" << "Timeout" << "";
+    QTest::addRow("pattern backtracking (match)") << "return ('a'):rep(5000):match(('.-'):rep(8) .. 'b')" << "Timeout" << "";
+    QTest::addRow("pattern backtracking (gmatch)")
+            << "for x in ('a'):rep(40):gmatch(('a?'):rep(40) .. 'b') do end" << "Timeout" << "";
+    QTest::addRow("pattern backtracking (gsub)") << "return (('a'):rep(40)):gsub(('a-'):rep(40) .. 'b', '')" << "Timeout" << "";
+    QTest::addRow("pattern backtracking with captures")
+            << "return ('a'):rep(40):match(('(a*)'):rep(30) .. '%1b')" << "Timeout" << "";
     QTest::addRow("pattern 300 items deep") << "return ('a'):rep(300):match(('a?'):rep(300) .. 'b')" << "Runtime"
                                             << "pattern too complex";
     QTest::addRow("chunk nested 1e6 deep") << QString(QStringLiteral("return ")).append(QString(1000000, QLatin1Char('(')))
@@ -507,6 +517,59 @@ void tst_Safety::hostileInputs()
     QVERIFY2(kinds.split(QLatin1Char('|')).contains(got), qPrintable(QStringLiteral("%1: %2").arg(got, error->message())));
     QVERIFY2(error->message().contains(message), qPrintable(error->message()));
     QCOMPARE(isle->eval(QStringLiteral("return 'still here'")), QVariant(QStringLiteral("still here")));
+}
+
+void tst_Safety::patternsKeepLuaResults_data()
+{
+    QTest::addColumn<QString>("expression");
+    // Long enough subjects that the guard probes before Lua's function runs.
+    const char *cases[] = {
+        "s:find('(b+)(c*)')", "s:find('b', -30)", "s:find('b', 1e6)", "s:find('%.', 1, true)", "s:find('a.-b', 3)",
+        "s:match('^(a+)(.-)(%d*)$')", "s:match('()b()')", "s:match('%f[%w]%w+', 20)", "s:match('%b()')",
+        "s:match('(a)(a)%2%1')", "s:match('[%a-]+x?$')", "s:match('[^a]+')", "s:match('[]a]+')",
+        "s:gsub('a-b', '<%0>')", "s:gsub('(a*)', '%1-', 5)", "s:gsub('%w+', {ab = 'X'})",
+        "s:gsub('(b)(c?)', function(b, c) return c .. b end)", "s:gsub('', '.')", "s:gsub('^a*', '')",
+        "table.concat({(function() local t = {} for a, b in s:gmatch('(a+)(b*)') do t[#t + 1] = a .. '/' .. b end return table.unpack(t) end)()}, ',')",
+        "table.concat({(function() local t = {} for w in s:gmatch('a*', 7) do t[#t + 1] = w end return table.unpack(t) end)()}, ',')",
+        "select('#', s:find('zzz'))", "pcall(string.find, s, '(')", "pcall(string.match, s, '%')",
+        "pcall(string.gsub, s, '(()', '')", "pcall(string.match, s, '%1')", "pcall(string.find, s, '[a')",
+        "pcall(string.match, s, ('a?'):rep(300))", "pcall(string.find, nil, 'a')", "pcall(string.gsub, s, 'a', true)",
+    };
+    QTest::addColumn<int>("dummy");
+    for (const char *c : cases)
+        QTest::addRow("%s", c) << QString::fromLatin1(c) << 0;
+}
+
+void tst_Safety::patternsKeepLuaResults()
+{
+    QFETCH(QString, expression);
+    const QString setup = QStringLiteral("s = ('aab(c)d 12 ab.x'):rep(40) .. 'aaab' ");
+    // Results as a string: every value, tostring'ed, joined.
+    const QString chunk = setup + QStringLiteral(
+            "local r = table.pack(%1) for i = 1, r.n do r[i] = tostring(r[i]) end "
+            "return r.n .. ':' .. table.concat(r, '|')").arg(expression);
+    auto isle = QIsle::spawn();
+    const QString guarded = isle->eval(chunk).toString();
+    // Plain Lua, no guard.
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    const QByteArray code = chunk.toUtf8();
+    QVERIFY(luaL_dostring(L, code.constData()) == LUA_OK);
+    const QString plain = QString::fromUtf8(lua_tostring(L, -1));
+    lua_close(L);
+    QCOMPARE(guarded, plain);
+}
+
+void tst_Safety::patternsAreCancellable()
+{
+    auto isle = QIsle::spawn();
+    QFuture<QVariant> f = isle->spawnEval(QStringLiteral("return ('a'):rep(40):find(('a*'):rep(40) .. 'b')"));
+    QThread::msleep(50);
+    QVERIFY(!f.isFinished());
+    f.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 5000);
+    QVERIFY(f.isCanceled());
+    QCOMPARE(isle->eval(QStringLiteral("return ('abc'):find('b')")), QVariant(qlonglong(2)));
 }
 
 void tst_Safety::hostFunctionSeesCancel()
@@ -596,11 +659,11 @@ void tst_Safety::helpersOffTheLuaThread()
 void tst_Safety::uninterruptibleCodeIsAbandoned_data()
 {
     // C code and finalizers run without hook checks: neither cancel() nor a
-    // timeout reaches them. Only the destructor's bound is left.
+    // timeout reaches them. Only the destructor's bound is left. (Pattern
+    // searches are guarded, see patternsAreCancellable; a plain find is not.)
     QTest::addColumn<QString>("chunk");
     QTest::addRow("looping __gc") << "setmetatable({}, { __gc = function() while true do end end }) collectgarbage()";
-    QTest::addRow("pattern backtracking") << "return ('a'):rep(40):find(('a*'):rep(40) .. 'b')";
-    QTest::addRow("gsub backtracking") << "return (('a'):rep(40)):gsub(('a-'):rep(40) .. 'b', '')";
+    QTest::addRow("plain find, quadratic") << "return (('a'):rep(2^25)):find(('a'):rep(2^20) .. 'b', 1, true)";
 }
 
 void tst_Safety::uninterruptibleCodeIsAbandoned()
