@@ -27,11 +27,12 @@ void IsleElement::setLibraries(Libraries libraries)
     Q_EMIT librariesChanged();
 }
 
-void IsleElement::setMemoryLimit(qint64 bytes)
+void IsleElement::setMemoryLimit(double bytes)
 {
-    if (m_memoryLimit == bytes)
+    const qint64 limit = bytes > 0 ? qint64(qMin(bytes, 9.0e18)) : 0;
+    if (m_memoryLimit == limit)
         return;
-    m_memoryLimit = bytes;
+    m_memoryLimit = limit;
     restart();
     Q_EMIT memoryLimitChanged();
 }

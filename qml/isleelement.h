@@ -22,7 +22,7 @@ class IsleElement : public QObject
     Q_OBJECT
     QML_NAMED_ELEMENT(Isle)
     Q_PROPERTY(Libraries libraries READ libraries WRITE setLibraries NOTIFY librariesChanged)
-    Q_PROPERTY(qint64 memoryLimit READ memoryLimit WRITE setMemoryLimit NOTIFY memoryLimitChanged)
+    Q_PROPERTY(double memoryLimit READ memoryLimit WRITE setMemoryLimit NOTIFY memoryLimitChanged)
     Q_PROPERTY(int timeout READ timeout WRITE setTimeout NOTIFY timeoutChanged)
     Q_PROPERTY(bool busy READ isBusy NOTIFY busyChanged)
 
@@ -38,9 +38,9 @@ public:
     // lost and running jobs end canceled.
     Libraries libraries() const { return m_libraries; }
     void setLibraries(Libraries libraries);
-    // Bytes, 0 = no limit.
-    qint64 memoryLimit() const { return m_memoryLimit; }
-    void setMemoryLimit(qint64 bytes);
+    // Bytes, 0 = no limit. A double: QML has no 64-bit integer literals.
+    double memoryLimit() const { return double(m_memoryLimit); }
+    void setMemoryLimit(double bytes);
     // Milliseconds a request may run, 0 = no limit.
     int timeout() const { return m_timeout; }
     void setTimeout(int ms);

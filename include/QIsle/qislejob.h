@@ -54,6 +54,8 @@ public:
     // True from suspend() (or the future's suspension) until resume(), a
     // cancel or the end.
     bool isSuspended() const;
+    // isle.progress(value, maximum, text). Qt throttles the updates (the last
+    // value always arrives) and, while no maximum is set, counts results.
     int progress() const;
     int progressMaximum() const;
     QString progressText() const;

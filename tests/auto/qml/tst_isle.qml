@@ -10,6 +10,7 @@ TestCase {
     Isle { id: lua }
     Isle { id: limited; timeout: 100; memoryLimit: 4 * 1024 * 1024 }
     Isle { id: sandbox; libraries: Isle.SandboxLibraries }
+    Isle { id: starved; memoryLimit: 1024 } // too little to open the libraries
     SignalSpy { id: printSpy; target: lua; signalName: "printed" }
     Component { id: spyComponent; SignalSpy {} }
 
@@ -150,6 +151,15 @@ TestCase {
         verify(job.errorString.indexOf(data.message) >= 0, job.errorString)
         verify(!job.canceled)
         compare(job.result, undefined)
+    }
+
+    function test_vmThatCannotStart() {
+        const job = finish(starved.evaluate("return 1"))
+        compare(job.errorKind, "Init")
+        verify(!job.canceled)
+        compare(finish(starved.evaluate("return 1")).errorKind, "Init") // until an option changes
+        starved.memoryLimit = 0
+        compare(finish(starved.evaluate("return 1")).result, 1)
     }
 
     function test_sandbox() {
