@@ -21,8 +21,11 @@
 
 namespace {
 
-// Lines the output keeps, and the most one flush appends.
+// Lines the output keeps.
 constexpr int OutputLines = 5000;
+// The most one flush (every 40 ms) appends: more than anyone reads, and a
+// flood stays cheap to lay out. Older pending lines are counted, not shown.
+constexpr int FlushLines = 500;
 
 struct Example
 {
@@ -149,12 +152,10 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
     // result 0 is missing an emit at i arrives as resultsReadyAt(i, 0), and
     // once it is there, every result is announced again: show each index once.
     connect(&m_watcher, &QFutureWatcherBase::resultsReadyAt, this, [this](int begin, int end) {
-        const QFuture<QVariant> f = m_watcher.future();
-        for (int i = qMax(begin, m_shownResults + 1); i < qMax(end, begin + 1); ++i) {
-            if (i == 0 || !f.isResultReadyAt(i))
-                continue;
-            appendOutput(QStringLiteral("\u21e2 ") + valueText(f.resultAt(i)));
-            m_shownResults = i;
+        const int last = qMax(begin, end - 1);
+        if (last > m_shownResults) {
+            appendResults(qMax(begin, m_shownResults + 1), last);
+            m_shownResults = last;
         }
     });
     connect(&m_watcher, &QFutureWatcherBase::suspending, this, [this] { setState(State::Pausing); });
@@ -250,6 +251,7 @@ void MainWindow::run()
     m_errors->clear();
     m_progress->setRange(0, 0); // busy until the script reports a range
     m_progress->setFormat(QStringLiteral("%p%"));
+    flushOutput(); // pending results belong to the previous run's future
     appendOutput(QStringLiteral("\u25b6 run"));
     m_shownResults = 0;
     setState(State::Running);
@@ -351,10 +353,38 @@ void MainWindow::submitConsole(const QString &line)
 
 void MainWindow::appendOutput(const QString &line)
 {
-    m_pendingOutput.append(line);
-    if (m_pendingOutput.size() > OutputLines) {
-        m_pendingOutput.removeFirst();
-        ++m_skippedOutput;
+    m_pendingOutput.append({line, 0, -1});
+    ++m_pendingLines;
+    outputAdded();
+}
+
+void MainWindow::appendResults(int first, int last)
+{
+    if (!m_pendingOutput.isEmpty() && m_pendingOutput.constLast().lastResult == first - 1
+        && m_pendingOutput.constLast().firstResult <= m_pendingOutput.constLast().lastResult) {
+        m_pendingOutput.last().lastResult = last;
+    } else {
+        m_pendingOutput.append({QString(), first, last});
+    }
+    m_pendingLines += last - first + 1;
+    outputAdded();
+}
+
+void MainWindow::outputAdded()
+{
+    // Only the last FlushLines lines will show: drop older ones unformatted.
+    while (m_pendingLines > FlushLines) {
+        PendingOutput &front = m_pendingOutput.first();
+        const qsizetype excess = m_pendingLines - FlushLines;
+        qsizetype dropped = 1;
+        if (front.firstResult <= front.lastResult) {
+            dropped = qMin<qsizetype>(excess, front.lastResult - front.firstResult + 1);
+            front.firstResult += int(dropped);
+        }
+        if (front.firstResult > front.lastResult)
+            m_pendingOutput.removeFirst();
+        m_pendingLines -= dropped;
+        m_skippedOutput += dropped;
     }
     if (!m_flushTimer.isActive())
         m_flushTimer.start();
@@ -362,11 +392,25 @@ void MainWindow::appendOutput(const QString &line)
 
 void MainWindow::flushOutput()
 {
-    if (m_skippedOutput > 0)
-        m_pendingOutput.prepend(tr("... %1 lines not shown").arg(m_skippedOutput));
-    m_skippedOutput = 0;
     if (m_pendingOutput.isEmpty())
         return;
-    m_output->appendPlainText(m_pendingOutput.join(QLatin1Char('\n')));
+    QStringList lines;
+    lines.reserve(m_pendingLines + 1);
+    if (m_skippedOutput > 0)
+        lines << tr("... %1 lines not shown").arg(m_skippedOutput);
+    const QFuture<QVariant> f = m_watcher.future();
+    for (const PendingOutput &entry : std::as_const(m_pendingOutput)) {
+        if (entry.firstResult > entry.lastResult) {
+            lines << entry.text;
+            continue;
+        }
+        for (int i = entry.firstResult; i <= entry.lastResult; ++i) {
+            if (f.isResultReadyAt(i))
+                lines << QStringLiteral("\u21e2 ") + valueText(f.resultAt(i));
+        }
+    }
     m_pendingOutput.clear();
+    m_pendingLines = 0;
+    m_skippedOutput = 0;
+    m_output->appendPlainText(lines.join(QLatin1Char('\n')));
 }

@@ -51,6 +51,8 @@ private:
     void showError(const QIsleError &error);
     void submitConsole(const QString &line);
     void appendOutput(const QString &line);
+    void appendResults(int first, int last);
+    void outputAdded();
     void flushOutput();
 
     LuaEditor *m_editor = nullptr;
@@ -70,8 +72,16 @@ private:
     QString m_continuation; // console lines of an incomplete chunk
 
     // Output is appended in batches: a script printing or emitting in a
-    // tight loop must not cost the UI one append per line.
-    QStringList m_pendingOutput;
+    // tight loop must not cost the UI one append per line. Streamed results
+    // wait as index ranges and are formatted at the flush, last lines only.
+    struct PendingOutput
+    {
+        QString text;        // a line, or
+        int firstResult = 0; // streamed results first..last of m_watcher's future
+        int lastResult = -1;
+    };
+    QList<PendingOutput> m_pendingOutput;
+    qsizetype m_pendingLines = 0;
     qsizetype m_skippedOutput = 0;
     QTimer m_flushTimer;
 

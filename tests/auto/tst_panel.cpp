@@ -22,6 +22,7 @@ private Q_SLOTS:
     void errorMarksLine();
     void pauseAndResume();
     void streamedResults();
+    void floodedOutputStaysBounded();
     void replExpression();
     void replMultiLine();
     void replHistory();
@@ -190,6 +191,35 @@ void tst_Panel::streamedResults()
     const qsizetype three = text.indexOf(QLatin1String("item 3"));
     QVERIFY(one >= 0 && three > one);
     QVERIFY(three < text.indexOf(QLatin1String("returned end")));
+}
+
+void tst_Panel::floodedOutputStaysBounded()
+{
+    // 100k emits and 20k prints: the output is appended in batches and keeps
+    // its last lines; the window's own timer keeps ticking meanwhile.
+    typeScript(QStringLiteral("for i = 1, 100000 do isle.emit(i) end for i = 1, 20000 do print('p' .. i) end return 'ok'"));
+    int ticks = 0;
+    qint64 longestGap = 0;
+    QElapsedTimer last;
+    QTimer heartbeat;
+    connect(&heartbeat, &QTimer::timeout, this, [&] {
+        if (last.isValid())
+            longestGap = qMax(longestGap, last.elapsed());
+        last.start();
+        ++ticks;
+    });
+    heartbeat.start(5);
+    QElapsedTimer elapsed;
+    elapsed.start();
+    QTest::mouseClick(child<QPushButton>("run"), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("returned ok")), 30000);
+    qInfo("100k emits + 20k prints shown in %lld ms; %d ticks, longest gap %lld ms", elapsed.elapsed(), ticks,
+          longestGap);
+    QVERIFY(ticks > 0);
+    auto *pane = child<QPlainTextEdit>("output");
+    QVERIFY(pane->blockCount() <= pane->maximumBlockCount());
+    QVERIFY(output().contains(QLatin1String("p20000")));
+    QVERIFY(!output().contains(QLatin1String("\u21e2 1\n"))); // the oldest lines went
 }
 
 void tst_Panel::replExpression()
