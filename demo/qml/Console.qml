@@ -13,7 +13,7 @@ Item {
     id: root
 
     // The job of the last line run: what the progress bar and buttons show.
-    property QtObject currentJob: null
+    property Job currentJob: null
     // Lines typed so far of a chunk that is not complete yet.
     property string pending: ""
     property var history: []

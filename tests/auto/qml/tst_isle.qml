@@ -13,6 +13,7 @@ TestCase {
     Isle { id: starved; memoryLimit: 1024 } // too little to open the libraries
     SignalSpy { id: printSpy; target: lua; signalName: "printed" }
     Component { id: spyComponent; SignalSpy {} }
+    property Job typedJob: null // Job is a QML type (uncreatable)
 
     function finish(job) {
         tryCompare(job, "running", false, 5000)
@@ -24,7 +25,8 @@ TestCase {
     }
 
     function test_evaluate() {
-        const job = lua.evaluate("return 6 * 7")
+        typedJob = lua.evaluate("return 6 * 7")
+        const job = typedJob
         verify(job.running)
         finish(job)
         compare(job.result, 42)
