@@ -311,8 +311,10 @@ private:
 
 enum class Function { Find, Match, Gmatch, Gsub };
 
-// Cheap enough without a probe: no item that backtracks and a small product
-// of lengths, or few backtracking items on a short subject.
+// Cheap enough without a probe: a search makes at most about
+// starts x pattern length x C(ls + k, k) steps, k the items that backtrack
+// (ways to share the subject among them). Below the budget (some
+// milliseconds of matching) the stop can wait for the search to end.
 bool isCheap(size_t ls, const char *p, size_t lp)
 {
     int variable = 0;
@@ -325,10 +327,10 @@ bool isCheap(size_t ls, const char *p, size_t lp)
             ++variable;
         }
     }
-    constexpr double Budget = 1e6;
+    constexpr double Budget = 1e7;
     double work = double(ls + 1) * double(lp + 1);
-    for (int k = 0; k < variable && work <= Budget; ++k)
-        work *= double(ls + 1);
+    for (int i = 1; i <= variable && work <= Budget; ++i)
+        work = work * double(ls + i) / double(i);
     return work <= Budget;
 }
 
@@ -421,24 +423,12 @@ void probe(lua_State *L, Function function)
 // Upvalue 1: Lua's function; upvalue 2: which one (Function).
 int guarded(lua_State *L)
 {
-    const auto function = Function(lua_tointeger(L, lua_upvalueindex(2)));
-    // Lua's own argument checks, here: raised from Lua's function, called
-    // from this one, they could not name it ("bad argument #1 to '?'").
-    luaL_checkstring(L, 1);
-    luaL_checkstring(L, 2);
-    if (function == Function::Gsub) {
-        const int t = lua_type(L, 3);
-        luaL_argexpected(L, t == LUA_TNUMBER || t == LUA_TSTRING || t == LUA_TFUNCTION || t == LUA_TTABLE, 3,
-                         "string/function/table");
-        luaL_optinteger(L, 4, 0);
-    } else {
-        luaL_optinteger(L, 3, 1);
-    }
-    probe(L, function);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    probe(L, Function(lua_tointeger(L, lua_upvalueindex(2))));
+    // Lua's function runs in this frame, on these arguments: no second call
+    // level, and its errors name this function ("bad argument #1 to
+    // 'find'"). The string library's functions use no upvalues of their own.
+    const lua_CFunction original = lua_tocfunction(L, lua_upvalueindex(1));
+    return original(L);
 }
 
 } // namespace
@@ -452,7 +442,10 @@ void PatternGuard::install(lua_State *L)
             {"gmatch", Function::Gmatch}, {"gsub", Function::Gsub},
         };
         for (const auto &w : wrapped) {
-            lua_getfield(L, -1, w.name);
+            if (lua_getfield(L, -1, w.name) != LUA_TFUNCTION || !lua_tocfunction(L, -1)) {
+                lua_pop(L, 1);
+                continue;
+            }
             lua_pushinteger(L, lua_Integer(w.function));
             lua_pushcclosure(L, guarded, 2);
             lua_setfield(L, -2, w.name);
