@@ -5,6 +5,7 @@ import QtTest
 TestCase {
     id: testCase
     name: "Console"
+    when: windowShown
 
     function lines(console_) {
         const out = []
@@ -45,5 +46,22 @@ TestCase {
         tryCompare(console_.output, "count", 14, 5000)
         compare(lines(console_).slice(10), ["> a = 20", "> a + 22", "42", "> nothing"])
         compare(console_.history.slice(-3), ["a = 20", "a + 22", "nothing"])
+
+        // Typing: Enter runs the line, Up/Down walk the history.
+        const input = findChild(console_, "input")
+        input.forceActiveFocus()
+        keyClick(Qt.Key_Up)
+        compare(input.text, "nothing")
+        keyClick(Qt.Key_Up)
+        compare(input.text, "a + 22")
+        keyClick(Qt.Key_Down)
+        compare(input.text, "nothing")
+        keyClick(Qt.Key_Down)
+        compare(input.text, "")
+        keyClick(Qt.Key_Up)
+        keyClick(Qt.Key_Up)
+        keyClick(Qt.Key_Return)
+        tryCompare(console_.output, "count", 16, 5000)
+        compare(console_.output.get(15).line, "42")
     }
 }
