@@ -6,6 +6,10 @@ TestCase {
     id: testCase
     name: "Console"
     when: windowShown
+    // The console is shown: clicks must land on its buttons.
+    visible: true
+    width: 640
+    height: 400
 
     function lines(console_) {
         const out = []
@@ -37,9 +41,19 @@ TestCase {
 
         console_.submit("while true do end")
         tryCompare(console_.currentJob, "running", true, 5000)
-        console_.currentJob.cancel()
+        // The buttons follow the current job.
+        const pause = findChild(console_, "pauseButton")
+        const stop = findChild(console_, "stopButton")
+        verify(pause.enabled && stop.enabled)
+        mouseClick(pause)
+        verify(console_.currentJob.suspended)
+        compare(pause.text, "Resume")
+        mouseClick(pause)
+        verify(!console_.currentJob.suspended)
+        mouseClick(stop)
         tryCompare(console_.output, "count", 10, 5000)
         compare(console_.output.get(9).line, "stopped")
+        verify(!stop.enabled)
 
         // feed() types each line once the previous job ended; nil shows nothing.
         console_.feed(["a = 20", "a + 22", "nothing"])
