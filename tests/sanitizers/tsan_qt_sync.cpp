@@ -1,0 +1,212 @@
+// ThreadSanitizer helper for an uninstrumented Qt (LD_PRELOAD, TSan runs only).
+//
+// Qt 6.4 from Debian is not built with -fsanitize=thread. QFuture/QPromise
+// hand a result or an exception from one thread to another under
+// QFutureInterfaceBase's mutex and reference counts, and QCoreApplication::
+// postEvent hands an event over under its queue's mutex: all inside
+// libQt6Core, where TSan sees nothing. So TSan reports every such hand-off
+// as a race, with QIsle's own frames on both sides, which no suppression
+// limited to Qt's code could silence.
+//
+// This library wraps those few exported Qt functions and tells TSan about
+// the happens-before edge Qt provides: a release on the shared state before
+// publishing (report*, cancel, dropping a reference), an acquire after
+// observing it (waitFor*, is*, the last reference). It adds no locking and
+// changes no behaviour; only TSan's model of Qt's synchronisation.
+//
+// Built and preloaded by scripts/ci-sanitizers.sh; matches Qt 6's ABI on
+// Linux (the d-pointer follows the vtable pointer in QFutureInterfaceBase).
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+
+extern "C" void __tsan_acquire(void *addr);
+extern "C" void __tsan_release(void *addr);
+
+namespace {
+
+void *real(const char *name)
+{
+    void *f = dlsym(RTLD_NEXT, name);
+    if (!f) {
+        std::fprintf(stderr, "tsan_qt_sync: %s not found in Qt\n", name);
+        std::abort();
+    }
+    return f;
+}
+
+// The QFutureInterfaceBasePrivate shared by every copy of a future/promise.
+void *shared(const void *self)
+{
+    return *reinterpret_cast<void *const *>(static_cast<const char *>(self) + sizeof(void *));
+}
+
+} // namespace
+
+// Itanium C++ ABI: a member function takes `this` first; an argument of a
+// class type with a non-trivial destructor (exception_ptr) is passed by
+// address. The names are Qt's mangled symbols.
+#define QISLE_REAL(type, name) static auto fn = reinterpret_cast<type>(real(#name))
+
+extern "C" {
+
+// --- publishing: release before -------------------------------------------
+void _ZN20QFutureInterfaceBase14reportFinishedEv(void *self)
+{
+    QISLE_REAL(void (*)(void *), _ZN20QFutureInterfaceBase14reportFinishedEv);
+    __tsan_release(shared(self));
+    fn(self);
+}
+
+void _ZN20QFutureInterfaceBase15reportExceptionERK10QException(void *self, const void *e)
+{
+    QISLE_REAL(void (*)(void *, const void *), _ZN20QFutureInterfaceBase15reportExceptionERK10QException);
+    __tsan_release(shared(self));
+    fn(self, e);
+}
+
+void _ZN20QFutureInterfaceBase15reportExceptionENSt15__exception_ptr13exception_ptrE(void *self, void *e)
+{
+    QISLE_REAL(void (*)(void *, void *), _ZN20QFutureInterfaceBase15reportExceptionENSt15__exception_ptr13exception_ptrE);
+    __tsan_release(shared(self));
+    fn(self, e);
+}
+
+void _ZN20QFutureInterfaceBase14reportCanceledEv(void *self)
+{
+    QISLE_REAL(void (*)(void *), _ZN20QFutureInterfaceBase14reportCanceledEv);
+    __tsan_release(shared(self));
+    fn(self);
+}
+
+void _ZN20QFutureInterfaceBase6cancelEv(void *self)
+{
+    QISLE_REAL(void (*)(void *), _ZN20QFutureInterfaceBase6cancelEv);
+    __tsan_release(shared(self));
+    fn(self);
+}
+
+void _ZN20QFutureInterfaceBase6cancelENS_10CancelModeE(void *self, int mode)
+{
+    QISLE_REAL(void (*)(void *, int), _ZN20QFutureInterfaceBase6cancelENS_10CancelModeE);
+    __tsan_release(shared(self));
+    fn(self, mode);
+}
+
+// --- observing: acquire after (also when it throws the stored exception) ---
+void _ZN20QFutureInterfaceBase15waitForFinishedEv(void *self)
+{
+    QISLE_REAL(void (*)(void *), _ZN20QFutureInterfaceBase15waitForFinishedEv);
+    void *d = shared(self);
+    try {
+        fn(self);
+    } catch (...) {
+        __tsan_acquire(d);
+        throw;
+    }
+    __tsan_acquire(d);
+}
+
+void _ZN20QFutureInterfaceBase13waitForResultEi(void *self, int index)
+{
+    QISLE_REAL(void (*)(void *, int), _ZN20QFutureInterfaceBase13waitForResultEi);
+    void *d = shared(self);
+    try {
+        fn(self, index);
+    } catch (...) {
+        __tsan_acquire(d);
+        throw;
+    }
+    __tsan_acquire(d);
+}
+
+void _ZN20QFutureInterfaceBase18suspendIfRequestedEv(void *self)
+{
+    QISLE_REAL(void (*)(void *), _ZN20QFutureInterfaceBase18suspendIfRequestedEv);
+    fn(self);
+    __tsan_acquire(shared(self));
+}
+
+#define QISLE_OBSERVER(ret, name)                                                                   \
+    ret name(const void *self)                                                                      \
+    {                                                                                               \
+        QISLE_REAL(ret (*)(const void *), name);                                                    \
+        const ret r = fn(self);                                                                     \
+        __tsan_acquire(shared(self));                                                               \
+        return r;                                                                                   \
+    }
+
+QISLE_OBSERVER(bool, _ZNK20QFutureInterfaceBase10isCanceledEv)
+QISLE_OBSERVER(bool, _ZNK20QFutureInterfaceBase10isFinishedEv)
+QISLE_OBSERVER(bool, _ZNK20QFutureInterfaceBase12hasExceptionEv)
+QISLE_OBSERVER(int, _ZNK20QFutureInterfaceBase11resultCountEv)
+
+bool _ZNK20QFutureInterfaceBase10queryStateENS_5StateE(const void *self, int state)
+{
+    QISLE_REAL(bool (*)(const void *, int), _ZNK20QFutureInterfaceBase10queryStateENS_5StateE);
+    const bool r = fn(self, state);
+    __tsan_acquire(shared(self));
+    return r;
+}
+
+bool _ZNK20QFutureInterfaceBase15isResultReadyAtEi(const void *self, int index)
+{
+    QISLE_REAL(bool (*)(const void *, int), _ZNK20QFutureInterfaceBase15isResultReadyAtEi);
+    const bool r = fn(self, index);
+    __tsan_acquire(shared(self));
+    return r;
+}
+
+// --- reference counts: the last owner sees every other owner's work --------
+bool _ZNK20QFutureInterfaceBase6derefTEv(const void *self)
+{
+    QISLE_REAL(bool (*)(const void *), _ZNK20QFutureInterfaceBase6derefTEv);
+    void *d = shared(self);
+    __tsan_release(d);
+    __tsan_acquire(d);
+    return fn(self);
+}
+
+#define QISLE_DESTRUCTOR(name)                                                                      \
+    void name(void *self)                                                                           \
+    {                                                                                               \
+        QISLE_REAL(void (*)(void *), name);                                                         \
+        if (void *d = shared(self)) {                                                               \
+            __tsan_release(d);                                                                      \
+            __tsan_acquire(d);                                                                      \
+        }                                                                                           \
+        fn(self);                                                                                   \
+    }
+
+QISLE_DESTRUCTOR(_ZN20QFutureInterfaceBaseD0Ev)
+QISLE_DESTRUCTOR(_ZN20QFutureInterfaceBaseD1Ev)
+QISLE_DESTRUCTOR(_ZN20QFutureInterfaceBaseD2Ev)
+
+void *_ZN20QFutureInterfaceBaseaSERKS_(void *self, const void *other)
+{
+    QISLE_REAL(void *(*)(void *, const void *), _ZN20QFutureInterfaceBaseaSERKS_);
+    if (void *d = shared(self)) { // the old state loses a reference
+        __tsan_release(d);
+        __tsan_acquire(d);
+    }
+    return fn(self, other);
+}
+
+// --- posted events: the poster's writes happen before the delivery --------
+void _ZN16QCoreApplication9postEventEP7QObjectP6QEventi(void *receiver, void *event, int priority)
+{
+    QISLE_REAL(void (*)(void *, void *, int), _ZN16QCoreApplication9postEventEP7QObjectP6QEventi);
+    __tsan_release(event);
+    fn(receiver, event, priority);
+}
+
+bool _ZN16QCoreApplication15notifyInternal2EP7QObjectP6QEvent(void *receiver, void *event)
+{
+    QISLE_REAL(bool (*)(void *, void *), _ZN16QCoreApplication15notifyInternal2EP7QObjectP6QEvent);
+    __tsan_acquire(event);
+    return fn(receiver, event);
+}
+
+} // extern "C"
