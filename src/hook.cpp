@@ -239,4 +239,5 @@ void StopControl::raiseStop(lua_State *L)
     else
         lua_pushliteral(L, "request canceled");
     lua_error(L);
+    Q_UNREACHABLE(); // lua_error throws
 }

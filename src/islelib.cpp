@@ -180,7 +180,10 @@ int callHost(lua_State *L)
 
 int destroyHostFunction(lua_State *L)
 {
-    static_cast<QIsle::HostFunction *>(luaL_checkudata(L, 1, HostFunctionType))->~function();
+    // Release the target but keep a valid, empty std::function: a finalizer
+    // that runs later (Lua finalizes newest first) may still call it, and
+    // gets std::bad_function_call -- a Callback error -- not freed memory.
+    *static_cast<QIsle::HostFunction *>(luaL_checkudata(L, 1, HostFunctionType)) = nullptr;
     return 0;
 }
 

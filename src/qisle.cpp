@@ -82,7 +82,9 @@ QVariant QIslePrivate::block(std::unique_ptr<Request> request)
     if (onLuaThread()) {
         // From a host function or exec closure: run now, nested, instead of
         // waiting for ourselves.
-        if (Worker *worker = thread->worker(); worker && !queue->isClosed()) {
+        // Refused only once the VM is gone or the isle is being destroyed:
+        // requests drained by shutdown() may still make nested calls.
+        if (Worker *worker = thread->worker(); worker && worker->mainState() && !queue->isAborted()) {
             QFuture<QVariant> future = request->promise.future();
             worker->runInline(*request);
             return QIsle::waitFor(future);
@@ -111,6 +113,7 @@ void QIslePrivate::join(bool aborting)
             // Hanging the application's exit would be worse than leaking.
             qCWarning(lcIsle, "QIsle thread '%s' did not stop within %lld ms; abandoning its VM",
                       qPrintable(options.threadName), qlonglong(options.shutdownTimeout.count()));
+            queue->abandon();
             thread = nullptr;
             return;
         }
@@ -132,6 +135,7 @@ std::unique_ptr<QIsle> QIsle::spawn(Init init, const QIsleOptions &options)
         Worker *worker = Worker::from(L);
         d->memoryUsage = worker->allocator().usage();
         worker->openLibraries(L);
+        d->stopMode = worker->stopControl().mode(); // read by spawn()'s caller after the wait
         if (init)
             init(L);
         return QVariant();
@@ -297,13 +301,20 @@ bool QIsle::isAlive() const
     return !d->queue->isClosed();
 }
 
+QIsleOptions::StopMode QIsle::stopMode() const
+{
+    return d->stopMode;
+}
+
 QVariant QIsle::waitFor(QFuture<QVariant> future)
 {
     future.waitForFinished(); // rethrows a stored QIsleError
+    // A result 0 means the request completed: Qt 6.4 also flags a future
+    // canceled when cancel() came after it finished.
+    if (future.isResultReadyAt(0))
+        return future.resultAt(0);
     // Qt 6.4: result() on a canceled future without a result is undefined.
     if (future.isCanceled())
         throw QIsleError(QIsleError::Kind::Cancelled, QStringLiteral("the request was canceled"));
-    if (future.resultCount() == 0)
-        return {};
-    return future.result();
+    return {};
 }

@@ -60,6 +60,7 @@ public:
     IsleThread *thread; // owned; leaked on purpose when abandoned
     QMutex joinMutex;   // shutdown() and ~QIsle() may race
     bool joined = false;
+    QIsleOptions::StopMode stopMode = QIsleOptions::StopMode::Hook; // set by spawn()
     // The allocator's byte counter; outlives the VM. Set on the Lua thread by
     // spawn()'s init request, before spawn() returns; read-only after.
     std::shared_ptr<const std::atomic<std::size_t>> memoryUsage;

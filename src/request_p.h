@@ -22,7 +22,11 @@ struct Request
     QVariantList args;         // Call
     QIsle::ExecFunction fn;    // Exec
     std::chrono::milliseconds timeout{0}; // > 0 own, 0 the isle's, < 0 none; counted from the start
-    QPromise<QVariant> promise;
+    // The promise and a handle on the same state: ~QIsle can still finish
+    // the future of a request whose VM it abandons (QPromise cannot be
+    // shared across threads; the interface's members lock).
+    QFutureInterface<QVariant> state{QFutureInterfaceBase::State::Pending};
+    QPromise<QVariant> promise{state};
 
     Request(Type t) : type(t) { promise.start(); }
 };

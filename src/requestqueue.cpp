@@ -9,8 +9,9 @@ RequestQueue::PushResult RequestQueue::push(std::unique_ptr<Request> &request)
     QMutexLocker lock(&m_mutex);
     if (m_closed)
         return PushResult::Closed;
-    if (m_maxPending > 0 && qsizetype(m_queue.size()) >= m_maxPending)
+    if (m_maxPending > 0 && m_waiting.load(std::memory_order_relaxed) >= m_maxPending)
         return PushResult::Full;
+    m_waiting.fetch_add(1, std::memory_order_relaxed);
     m_queue.push_back(std::move(request));
     wakeLocked();
     return PushResult::Queued;
@@ -45,10 +46,10 @@ void RequestQueue::attach(QObject *worker)
         wakeLocked();
 }
 
-void RequestQueue::setRunning(const QFuture<QVariant> &future)
+void RequestQueue::setRunning(const QFutureInterface<QVariant> &running)
 {
     QMutexLocker lock(&m_mutex);
-    m_running = future;
+    m_running = running;
     if (m_aborted)
         m_running.cancel();
 }
@@ -56,7 +57,7 @@ void RequestQueue::setRunning(const QFuture<QVariant> &future)
 void RequestQueue::clearRunning()
 {
     QMutexLocker lock(&m_mutex);
-    m_running = QFuture<QVariant>();
+    m_running = QFutureInterface<QVariant>();
 }
 
 void RequestQueue::close()
@@ -88,6 +89,7 @@ void RequestQueue::abort()
             } else {
                 canceled.push_back(std::move(*it));
                 it = m_queue.erase(it);
+                m_waiting.fetch_sub(1, std::memory_order_relaxed);
             }
         }
     }
@@ -127,4 +129,18 @@ std::chrono::milliseconds RequestQueue::closingFor() const
 {
     const qint64 since = m_closingSince.load(std::memory_order_acquire);
     return std::chrono::milliseconds(since < 0 ? -1 : steadyMs() - since);
+}
+
+void RequestQueue::leftWaiting()
+{
+    m_waiting.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void RequestQueue::abandon()
+{
+    QMutexLocker lock(&m_mutex);
+    // The worker may still finish it one day: reportFinished is idempotent
+    // and thread-safe, so whoever comes second does nothing.
+    m_running.cancel();
+    m_running.reportFinished();
 }

@@ -34,11 +34,14 @@ public:
     PushResult push(std::unique_ptr<Request> &request);
     // Lua thread: everything queued so far; empty marks the worker idle.
     Batch takeBatch();
+    // Lua thread: a request of a batch starts (or is skipped). Until then
+    // it still counts against maxPending.
+    void leftWaiting();
     // Lua thread: the worker's object that wake-up events go to (nullptr: gone).
     void attach(QObject *worker);
 
     // Lua thread: tells abort() which future to cancel while it runs.
-    void setRunning(const QFuture<QVariant> &future);
+    void setRunning(const QFutureInterface<QVariant> &running);
     void clearRunning();
 
     // No more requests are accepted; a final Shutdown request is queued
@@ -46,6 +49,9 @@ public:
     void close();
     // close(), and cancel everything queued and the running request (~QIsle).
     void abort();
+    // The VM is being left behind: finish the running request's future, so
+    // no caller waits for it forever.
+    void abandon();
     bool isAborted() const;
     bool isClosed() const;
 
@@ -60,8 +66,9 @@ private:
     mutable QMutex m_mutex;
     Batch m_queue;
     QObject *m_worker = nullptr;
-    QFuture<QVariant> m_running;
+    QFutureInterface<QVariant> m_running;
     const int m_maxPending;
+    std::atomic<int> m_waiting{0}; // pushed, not yet started (maxPending)
     bool m_scheduled = false; // a wake-up is posted or the worker is draining
     bool m_closed = false;
     std::atomic<bool> m_aborted{false}; // read per request without the lock

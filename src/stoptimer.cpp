@@ -3,6 +3,8 @@
 
 #include <QtCore/QtGlobal>
 
+#include <algorithm>
+#include <cerrno>
 #include <mutex>
 
 #if defined(Q_OS_LINUX)
@@ -29,17 +31,51 @@ namespace {
 // library loaded with dlopen still gets it from glibc's static TLS surplus.)
 thread_local lua_State *volatile t_running __attribute__((tls_model("initial-exec"))) = nullptr;
 thread_local lua_Hook t_armedHook __attribute__((tls_model("initial-exec"))) = nullptr;
+// The Lua thread's timer, and whether it ticks: the handler schedules the
+// next tick. (A timer_t may be 0: the first timer of a process is.)
+thread_local void *t_timer __attribute__((tls_model("initial-exec"))) = nullptr;
+thread_local volatile bool t_ticking __attribute__((tls_model("initial-exec"))) = false;
+thread_local long long t_intervalNs __attribute__((tls_model("initial-exec"))) = 0;
 
 #ifdef QISLE_HAVE_STOP_SIGNAL
 constexpr int StopSignal = SIGURG; // rarely used by applications; chained if it is
 int g_tag;                         // its address marks our timer's signals
 struct sigaction g_previous;
 
+long long monotonicNs()
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
+void scheduleTick(timer_t timer, long long ns)
+{
+    struct itimerspec spec;
+    std::memset(&spec, 0, sizeof spec);
+    spec.it_value.tv_sec = time_t(ns / 1000000000);
+    spec.it_value.tv_nsec = long(ns % 1000000000);
+    timer_settime(timer, 0, &spec, nullptr);
+}
+
+// Only async-signal-safe calls here: lua_sethook (made for it),
+// clock_gettime and timer_settime.
 void onStopSignal(int signal, siginfo_t *info, void *context)
 {
     if (info && info->si_code == SI_TIMER && info->si_value.sival_ptr == &g_tag) {
+        const int savedErrno = errno;
+        const long long start = monotonicNs();
         if (lua_State *L = t_running; L && t_armedHook)
             lua_sethook(L, t_armedHook, LUA_MASKCOUNT, 1);
+        // lua_sethook walks every call frame of the coroutine: on a very deep
+        // stack it is slow. Backing off keeps it under ~1/8 of the thread's
+        // time, so such a script still runs (to its stack overflow) and
+        // stops, instead of doing nothing but arming hooks.
+        if (t_ticking) {
+            const long long spent = monotonicNs() - start;
+            scheduleTick(timer_t(t_timer), std::max(t_intervalNs, 8 * spent));
+        }
+        errno = savedErrno;
         return;
     }
     // Not ours: whoever had the signal before us gets it.
@@ -110,18 +146,17 @@ StopTimer::~StopTimer()
     t_armedHook = nullptr;
 }
 
+// One-shot ticks, each scheduled by the handler of the one before.
 void StopTimer::start()
 {
 #ifdef QISLE_HAVE_STOP_SIGNAL
     if (!m_valid || m_started)
         return;
     m_started = true;
-    struct itimerspec spec;
-    const long long ns = std::chrono::nanoseconds(m_interval).count();
-    spec.it_interval.tv_sec = time_t(ns / 1000000000);
-    spec.it_interval.tv_nsec = long(ns % 1000000000);
-    spec.it_value = spec.it_interval;
-    timer_settime(timer_t(m_timer), 0, &spec, nullptr);
+    t_intervalNs = std::chrono::nanoseconds(m_interval).count();
+    t_timer = m_timer;
+    t_ticking = true;
+    scheduleTick(timer_t(m_timer), t_intervalNs);
 #endif
 }
 
@@ -131,9 +166,8 @@ void StopTimer::stop()
     if (!m_valid || !m_started)
         return;
     m_started = false;
-    struct itimerspec spec;
-    std::memset(&spec, 0, sizeof spec);
-    timer_settime(timer_t(m_timer), 0, &spec, nullptr);
+    t_ticking = false; // first: a tick in between must not schedule another
+    scheduleTick(timer_t(m_timer), 0);
 #endif
 }
 

@@ -75,6 +75,7 @@ void Worker::drain()
                 QThread::currentThread()->quit();
                 continue;
             }
+            m_queue->leftWaiting();
             run(*request);
         }
     }
@@ -98,7 +99,7 @@ void Worker::run(Request &request)
 
     const bool outermost = m_depth == 0;
     if (outermost) {
-        m_queue->setRunning(promise.future());
+        m_queue->setRunning(request.state);
         m_error = {};
     }
     ++m_depth;
@@ -232,6 +233,7 @@ void Worker::raise(lua_State *L, QIsleError::Kind kind, const QString &message)
         lua_pushlstring(L, utf8.constData(), size_t(utf8.size()));
     }
     lua_error(L);
+    Q_UNREACHABLE(); // lua_error throws
 }
 
 // Runs where the error arose, before the stack unwinds: the only moment the

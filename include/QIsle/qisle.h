@@ -88,10 +88,13 @@ public:
     // Later requests fail at once with Kind::Shutdown. Idempotent.
     void shutdown();
     bool isAlive() const;
+    // How this isle stops scripts: Signal or Hook (Automatic resolved at
+    // spawn; see QIsleOptions::StopMode).
+    QIsleOptions::StopMode stopMode() const;
 
     // Blocks until f finished and returns result 0, or throws: the stored
-    // QIsleError, or Kind::Cancelled for a canceled future. Safe for futures
-    // that never got a result.
+    // QIsleError, or Kind::Cancelled for a canceled future that holds no
+    // result 0. Safe for futures that never got a result.
     static QVariant waitFor(QFuture<QVariant> future);
 
 Q_SIGNALS:
