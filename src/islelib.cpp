@@ -149,7 +149,7 @@ int callHost(lua_State *L)
     args.reserve(n);
     try {
         for (int i = 1; i <= n; ++i)
-            args.append(Value::read(L, i, QStringLiteral("args[%1]").arg(i)));
+            args.append(Value::read(L, i, Worker::argumentPath(i)));
     } catch (const QIsleError &e) {
         worker->raise(L, QIsleError::Kind::Conversion, e.message());
     }

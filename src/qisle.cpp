@@ -158,6 +158,7 @@ QVariant QIsle::eval(const QString &chunk)
 {
     auto request = std::make_unique<Request>(Request::Type::Eval);
     request->text = chunk;
+    request->utf8 = chunk.toUtf8();
     return d->block(std::move(request));
 }
 
@@ -165,6 +166,7 @@ QVariant QIsle::call(const QString &function, const QVariantList &args)
 {
     auto request = std::make_unique<Request>(Request::Type::Call);
     request->text = function;
+    request->utf8 = function.toUtf8();
     request->args = args;
     return d->block(std::move(request));
 }
@@ -180,6 +182,7 @@ QFuture<QVariant> QIsle::spawnEval(const QString &chunk)
 {
     auto request = std::make_unique<Request>(Request::Type::Eval);
     request->text = chunk;
+    request->utf8 = chunk.toUtf8();
     return d->submit(std::move(request));
 }
 
@@ -187,6 +190,7 @@ QFuture<QVariant> QIsle::spawnCall(const QString &function, const QVariantList &
 {
     auto request = std::make_unique<Request>(Request::Type::Call);
     request->text = function;
+    request->utf8 = function.toUtf8();
     request->args = args;
     return d->submit(std::move(request));
 }
@@ -202,6 +206,7 @@ QVariant QIsle::eval(const QString &chunk, const QIsleRequestOptions &options)
 {
     auto request = std::make_unique<Request>(Request::Type::Eval);
     request->text = chunk;
+    request->utf8 = chunk.toUtf8();
     return d->block(withOptions(std::move(request), options));
 }
 
@@ -209,6 +214,7 @@ QVariant QIsle::call(const QString &function, const QVariantList &args, const QI
 {
     auto request = std::make_unique<Request>(Request::Type::Call);
     request->text = function;
+    request->utf8 = function.toUtf8();
     request->args = args;
     return d->block(withOptions(std::move(request), options));
 }
@@ -224,6 +230,7 @@ QFuture<QVariant> QIsle::spawnEval(const QString &chunk, const QIsleRequestOptio
 {
     auto request = std::make_unique<Request>(Request::Type::Eval);
     request->text = chunk;
+    request->utf8 = chunk.toUtf8();
     return d->submit(withOptions(std::move(request), options));
 }
 
@@ -232,6 +239,7 @@ QFuture<QVariant> QIsle::spawnCall(const QString &function, const QVariantList &
 {
     auto request = std::make_unique<Request>(Request::Type::Call);
     request->text = function;
+    request->utf8 = function.toUtf8();
     request->args = args;
     return d->submit(withOptions(std::move(request), options));
 }

@@ -46,18 +46,18 @@ void RequestQueue::attach(QObject *worker)
         wakeLocked();
 }
 
-void RequestQueue::setRunning(const QFutureInterface<QVariant> &running)
+void RequestQueue::setRunning(QFutureInterface<QVariant> *running)
 {
     QMutexLocker lock(&m_mutex);
     m_running = running;
     if (m_aborted)
-        m_running.cancel();
+        m_running->cancel();
 }
 
 void RequestQueue::clearRunning()
 {
     QMutexLocker lock(&m_mutex);
-    m_running = QFutureInterface<QVariant>();
+    m_running = nullptr;
 }
 
 void RequestQueue::close()
@@ -81,7 +81,8 @@ void RequestQueue::abort()
             wakeLocked();
         }
         m_aborted = true;
-        m_running.cancel();
+        if (m_running)
+            m_running->cancel();
         // Keep the Shutdown request: the worker must still close the VM.
         for (auto it = m_queue.begin(); it != m_queue.end();) {
             if ((*it)->type == Request::Type::Shutdown) {
@@ -141,6 +142,8 @@ void RequestQueue::abandon()
     QMutexLocker lock(&m_mutex);
     // The worker may still finish it one day: reportFinished is idempotent
     // and thread-safe, so whoever comes second does nothing.
-    m_running.cancel();
-    m_running.reportFinished();
+    if (m_running) {
+        m_running->cancel();
+        m_running->reportFinished();
+    }
 }

@@ -41,7 +41,7 @@ public:
     void attach(QObject *worker);
 
     // Lua thread: tells abort() which future to cancel while it runs.
-    void setRunning(const QFutureInterface<QVariant> &running);
+    void setRunning(QFutureInterface<QVariant> *running);
     void clearRunning();
 
     // No more requests are accepted; a final Shutdown request is queued
@@ -66,7 +66,7 @@ private:
     mutable QMutex m_mutex;
     Batch m_queue;
     QObject *m_worker = nullptr;
-    QFutureInterface<QVariant> m_running;
+    QFutureInterface<QVariant> *m_running = nullptr; // the worker's; valid until clearRunning()
     const int m_maxPending;
     std::atomic<int> m_waiting{0}; // pushed, not yet started (maxPending)
     bool m_scheduled = false; // a wake-up is posted or the worker is draining

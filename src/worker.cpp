@@ -18,6 +18,21 @@ constexpr char ChunkName[] = "=eval";
 constexpr QLatin1String ChunkPrefix("eval:");
 } // namespace
 
+const QString &Worker::argumentPath(int i)
+{
+    static const QList<QString> names = [] {
+        QList<QString> list;
+        for (int n = 0; n < 32; ++n)
+            list << QStringLiteral("args[%1]").arg(n);
+        return list;
+    }();
+    if (i < names.size())
+        return names.at(i);
+    thread_local QString formatted;
+    formatted = QStringLiteral("args[%1]").arg(i);
+    return formatted;
+}
+
 struct Worker::Job
 {
     Worker *worker;
@@ -99,7 +114,7 @@ void Worker::run(Request &request)
 
     const bool outermost = m_depth == 0;
     if (outermost) {
-        m_queue->setRunning(request.state);
+        m_queue->setRunning(&request.state);
         m_error = {};
     }
     ++m_depth;
@@ -174,7 +189,7 @@ QVariant Worker::execute(lua_State *L, Request &request)
 {
     switch (request.type) {
     case Request::Type::Eval: {
-        const QByteArray code = request.text.toUtf8();
+        const QByteArray &code = request.utf8;
         // "t": text only; precompiled chunks never load.
         const int status = luaL_loadbufferx(L, code.constData(), size_t(code.size()), ChunkName, "t");
         if (status == LUA_ERRSYNTAX)
@@ -198,15 +213,18 @@ QVariant Worker::callFunction(lua_State *L, Request &request)
 {
     // Resolve a dotted path ("string.upper") with raw reads: resolving a
     // name must not run a script's metamethods.
-    const QStringList parts = request.text.split(QLatin1Char('.'));
+    const QByteArray &path = request.utf8;
     lua_pushglobaltable(L);
-    for (const QString &part : parts) {
-        if (!lua_istable(L, -1) || part.isEmpty())
+    for (qsizetype start = 0; start <= path.size();) {
+        qsizetype end = path.indexOf('.', start);
+        if (end < 0)
+            end = path.size();
+        if (!lua_istable(L, -1) || end == start)
             raise(L, QIsleError::Kind::NotFound, QStringLiteral("no function '%1'").arg(request.text));
-        const QByteArray key = part.toUtf8();
-        lua_pushlstring(L, key.constData(), size_t(key.size()));
+        lua_pushlstring(L, path.constData() + start, size_t(end - start));
         lua_rawget(L, -2);
         lua_remove(L, -2);
+        start = end + 1;
     }
     bool callable = lua_isfunction(L, -1);
     if (!callable && luaL_getmetafield(L, -1, "__call") != LUA_TNIL) {
@@ -219,7 +237,7 @@ QVariant Worker::callFunction(lua_State *L, Request &request)
     // Converting every argument before the call: a bad one runs nothing.
     luaL_checkstack(L, int(request.args.size()) + LUA_MINSTACK, "too many arguments");
     for (qsizetype i = 0; i < request.args.size(); ++i)
-        Value::push(L, request.args.at(i), QStringLiteral("args[%1]").arg(i + 1));
+        Value::push(L, request.args.at(i), argumentPath(int(i) + 1));
     lua_call(L, int(request.args.size()), 1);
     return Value::read(L, -1, QStringLiteral("result"));
 }

@@ -62,6 +62,10 @@ public:
 
     void emitPrinted(const QString &text) { Q_EMIT printed(text); }
 
+    // "args[i]", the root of a conversion error's path, without formatting
+    // a string per call.
+    static const QString &argumentPath(int i);
+
 Q_SIGNALS:
     void printed(const QString &text);
 
