@@ -147,10 +147,8 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
     connect(&m_watcher, &QFutureWatcherBase::progressTextChanged, this, [this](const QString &text) {
         m_progress->setFormat(text.isEmpty() ? QStringLiteral("%p%") : text + QStringLiteral("  (%p%)"));
     });
-    // Streamed results (isle.emit: results 1..n); result 0 is the return
-    // value, shown at the end. Qt counts results from index 0 on, so while
-    // result 0 is missing an emit at i arrives as resultsReadyAt(i, 0), and
-    // once it is there, every result is announced again: show each index once.
+    // Streamed results (isle.emit: results 1..n, announced at once); result
+    // 0 is the return value, shown at the end. Show each index once.
     connect(&m_watcher, &QFutureWatcherBase::resultsReadyAt, this, [this](int begin, int end) {
         const int last = qMax(begin, end - 1);
         if (last > m_shownResults) {

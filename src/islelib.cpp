@@ -95,7 +95,12 @@ int emitResult(lua_State *L)
     } catch (const QIsleError &e) {
         Worker::from(L)->raise(L, QIsleError::Kind::Conversion, e.message());
     }
-    r->request->promise.addResult(std::move(value), r->nextResultIndex++);
+    // By const reference on purpose: Qt 6.4's move overload announces the
+    // result only up to the first gap (result 0 is missing until the script
+    // returns), so resultReadyAt(i) would fire at the end; this overload
+    // announces index i at once.
+    const QVariant &emitted = value;
+    r->request->promise.addResult(emitted, r->nextResultIndex++);
     return 0;
 }
 

@@ -156,7 +156,8 @@ void Worker::run(Request &request)
     } else if (error) {
         promise.setException(*error);
     } else {
-        promise.addResult(std::move(job.result), 0);
+        const QVariant &result = job.result; // see isle.emit: announces index 0 itself
+        promise.addResult(result, 0);
     }
     promise.finish();
 }

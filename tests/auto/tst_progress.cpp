@@ -53,6 +53,7 @@ private Q_SLOTS:
     void progressArguments();
     void progressFloodIsThrottled();
     void emitsInOrder();
+    void emitReadyAtWhileRunning();
     void emitAvailableWhileRunning();
     void emitKeepsResultZero();
     void emitFloodKeepsThreadResponsive();
@@ -171,23 +172,13 @@ void tst_Progress::emitsInOrder()
 {
     auto isle = QIsle::spawn();
     QFutureWatcher<QVariant> watcher;
-    // Qt counts a future's results from index 0 on: while result 0 (the
-    // return value) is missing, an emit at index i arrives as
-    // resultsReadyAt(i, 0), and resultReadyAt only fires at the end, once
-    // result 0 closes the gap. So streamed results are read from
-    // resultsReadyAt's begin, as they arrive.
-    QList<int> streamed;
+    // Each emit is announced at once as resultReadyAt(i), i = 1..n, in order;
+    // the return value arrives last, as resultReadyAt(0).
+    QList<int> ready;
     QVariantList values;
-    int finalBegin = -1;
-    int finalEnd = -1;
-    connect(&watcher, &QFutureWatcherBase::resultsReadyAt, this, [&](int begin, int end) {
-        if (begin == 0) {
-            finalBegin = begin;
-            finalEnd = end;
-            return;
-        }
-        streamed.append(begin);
-        values.append(watcher.future().resultAt(begin)); // readable at once
+    connect(&watcher, &QFutureWatcherBase::resultReadyAt, this, [&](int index) {
+        ready.append(index);
+        values.append(watcher.future().resultAt(index));
     });
     QSignalSpy finished(&watcher, &QFutureWatcherBase::finished);
     watchFromStart(*isle, watcher, QStringLiteral(
@@ -195,16 +186,29 @@ void tst_Progress::emitsInOrder()
             "isle.emit({a = 1})\n"
             "return 'last'"));
     QVERIFY(finished.wait(10000));
-    QCOMPARE(streamed, (QList<int>{1, 2, 3, 4, 5, 6}));
-    QCOMPARE(values.size(), 6);
+    QCOMPARE(ready, (QList<int>{1, 2, 3, 4, 5, 6, 0}));
     for (int i = 0; i < 5; ++i)
         QCOMPARE(values.at(i), QVariant(QStringLiteral("r%1").arg(i + 1)));
     QCOMPARE(values.at(5).toMap().value(QStringLiteral("a")), QVariant(qlonglong(1)));
-    QCOMPARE(finalBegin, 0);
-    QCOMPARE(finalEnd, 7);
+    QCOMPARE(values.at(6), QVariant(QStringLiteral("last")));
     const QFuture<QVariant> f = watcher.future();
     QCOMPARE(f.resultCount(), 7);
     QCOMPARE(f.resultAt(0), QVariant(QStringLiteral("last")));
+}
+
+void tst_Progress::emitReadyAtWhileRunning()
+{
+    // resultReadyAt(1) arrives while the script still runs (it sleeps).
+    auto isle = QIsle::spawn();
+    QFutureWatcher<QVariant> watcher;
+    QSignalSpy ready(&watcher, &QFutureWatcherBase::resultReadyAt);
+    watchFromStart(*isle, watcher, QStringLiteral("isle.emit('first') isle.sleep(60000)"));
+    QTRY_COMPARE_WITH_TIMEOUT(ready.size(), 1, 5000);
+    QCOMPARE(ready.at(0).at(0).toInt(), 1);
+    QVERIFY(!watcher.isFinished());
+    QCOMPARE(watcher.future().resultAt(1), QVariant(QStringLiteral("first")));
+    watcher.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(watcher.isFinished(), 5000);
 }
 
 void tst_Progress::emitAvailableWhileRunning()
@@ -237,7 +241,7 @@ void tst_Progress::emitFloodKeepsThreadResponsive()
     int highest = 0;
     int events = 0;
     connect(&watcher, &QFutureWatcherBase::resultsReadyAt, this, [&](int begin, int end) {
-        highest = qMax(highest, qMax(begin, end - 1)); // (i, 0) while result 0 is missing
+        highest = qMax(highest, end - 1);
         ++events;
     });
     constexpr int Emits = 100000;
