@@ -91,7 +91,12 @@ QVariant QIslePrivate::block(std::unique_ptr<Request> request)
         }
         throw QIsleError(QIsleError::Kind::Shutdown, QStringLiteral("the isle is shut down"));
     }
-    return QIsle::waitFor(submit(std::move(request)));
+    QFuture<QVariant> future = submit(std::move(request));
+    if (options.lowLatencySpin.count() > 0) {
+        const auto end = std::chrono::steady_clock::now() + options.lowLatencySpin;
+        while (!future.isFinished() && std::chrono::steady_clock::now() < end) { }
+    }
+    return QIsle::waitFor(future);
 }
 
 void QIslePrivate::join(bool aborting)

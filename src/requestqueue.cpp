@@ -13,6 +13,7 @@ RequestQueue::PushResult RequestQueue::push(std::unique_ptr<Request> &request)
         return PushResult::Full;
     m_waiting.fetch_add(1, std::memory_order_relaxed);
     m_queue.push_back(std::move(request));
+    m_queued.store(int(m_queue.size()), std::memory_order_release);
     wakeLocked();
     return PushResult::Queued;
 }
@@ -32,9 +33,22 @@ RequestQueue::Batch RequestQueue::takeBatch()
     QMutexLocker lock(&m_mutex);
     Batch batch;
     batch.swap(m_queue);
+    m_queued.store(0, std::memory_order_relaxed);
     if (batch.empty())
         m_scheduled = false;
     return batch;
+}
+
+bool RequestQueue::spinForWork(std::chrono::microseconds spin) const
+{
+    const auto end = std::chrono::steady_clock::now() + spin;
+    do {
+        for (int i = 0; i < 64; ++i) {
+            if (m_queued.load(std::memory_order_acquire) > 0)
+                return true;
+        }
+    } while (std::chrono::steady_clock::now() < end);
+    return false;
 }
 
 void RequestQueue::attach(QObject *worker)

@@ -34,6 +34,9 @@ public:
     PushResult push(std::unique_ptr<Request> &request);
     // Lua thread: everything queued so far; empty marks the worker idle.
     Batch takeBatch();
+    // Lua thread: spins up to `spin` for a request to arrive, without
+    // taking the lock; true when one did (lowLatencySpin).
+    bool spinForWork(std::chrono::microseconds spin) const;
     // Lua thread: a request of a batch starts (or is skipped). Until then
     // it still counts against maxPending.
     void leftWaiting();
@@ -69,6 +72,7 @@ private:
     QFutureInterface<QVariant> *m_running = nullptr; // the worker's; valid until clearRunning()
     const int m_maxPending;
     std::atomic<int> m_waiting{0}; // pushed, not yet started (maxPending)
+    std::atomic<int> m_queued{0};  // m_queue.size(), readable without the lock
     bool m_scheduled = false; // a wake-up is posted or the worker is draining
     bool m_closed = false;
     std::atomic<bool> m_aborted{false}; // read per request without the lock

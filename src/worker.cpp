@@ -77,6 +77,9 @@ void Worker::drain()
     m_stop.burstBegin();
     for (;;) {
         RequestQueue::Batch batch = m_queue->takeBatch();
+        // lowLatencySpin: look a while longer before going back to sleep.
+        if (batch.empty() && m_options.lowLatencySpin.count() > 0 && m_queue->spinForWork(m_options.lowLatencySpin))
+            batch = m_queue->takeBatch();
         if (batch.empty()) {
             m_stop.burstEnd();
             return;

@@ -12,6 +12,7 @@ private Q_SLOTS:
     void blockingCallFromLuaThreadRunsInline();
     void nestedCallSeesErrors();
     void spawnFromLuaThreadIsQueued();
+    void lowLatencySpin();
 };
 
 void tst_Threads::manyThreadsBlockingEvals()
@@ -131,6 +132,34 @@ void tst_Threads::spawnFromLuaThreadIsQueued()
         return QVariant();
     });
     QCOMPARE(QIsle::waitFor(later), QVariant(QStringLiteral("later")));
+}
+
+void tst_Threads::lowLatencySpin()
+{
+    // The spinning hand-off gives the same answers, from many threads, and
+    // still sleeps when idle (a request after a pause is served).
+    QIsleOptions options;
+    options.lowLatencySpin = std::chrono::microseconds(200);
+    auto isle = QIsle::spawn({}, options);
+    isle->eval(QStringLiteral("function add(a, b) return a + b end"));
+    std::atomic<int> wrong{0};
+    QList<QThread *> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads << QThread::create([&, t] {
+            for (int i = 0; i < 300; ++i) {
+                if (isle->call(QStringLiteral("add"), {t, i}) != QVariant(qlonglong(t + i)))
+                    ++wrong;
+            }
+        });
+        threads.last()->start();
+    }
+    for (QThread *thread : threads) {
+        QVERIFY(thread->wait(60000));
+        delete thread;
+    }
+    QCOMPARE(wrong.load(), 0);
+    QThread::msleep(20);
+    QCOMPARE(isle->call(QStringLiteral("add"), {40, 2}), QVariant(qlonglong(42)));
 }
 
 QTEST_GUILESS_MAIN(tst_Threads)
