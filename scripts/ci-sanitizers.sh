@@ -65,7 +65,7 @@ run_tsan() {
     # use the always-on hook.
     local status=0
     QISLE_STOP_MODE=hook LD_PRELOAD="$dir/libtsan_qt_sync.so" \
-    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=4 suppressions=$supp/tsan.supp" \
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=7 suppressions=$supp/tsan.supp" \
         run_ctest "$dir" || status=1
     echo "ThreadSanitizer: build $((t1 - t0)) s, tests $((SECONDS - t1)) s"
     return $status
