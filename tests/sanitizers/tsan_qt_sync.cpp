@@ -134,7 +134,9 @@ void _ZN20QFutureInterfaceBase13waitForResultEi(void *self, int index)
 void _ZN20QFutureInterfaceBase18suspendIfRequestedEv(void *self)
 {
     QISLE_REAL(void (*)(void *), _ZN20QFutureInterfaceBase18suspendIfRequestedEv);
+    QISLE_NAMED_FRAME(_ZN20QFutureInterfaceBase18suspendIfRequestedEv); // posts callout events
     fn(self);
+    QISLE_END_NAMED_FRAME();
     __tsan_acquire(shared(self));
 }
 
