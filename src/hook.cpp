@@ -10,7 +10,7 @@ void countHook(lua_State *L, lua_Debug *)
     Worker::from(L)->stopControl().checkpoint(L);
 }
 
-// Signal mode: armed by StopTimer's signal for one look, then gone.
+// Signal mode: armed by the stop signal for one look, then gone.
 void armedHook(lua_State *L, lua_Debug *)
 {
     lua_sethook(L, nullptr, 0, 0);
@@ -136,19 +136,19 @@ int guardedWrap(lua_State *L)
 StopControl::StopControl() = default;
 StopControl::~StopControl() = default;
 
-void StopControl::install(lua_State *L, const QIsleOptions &options)
+void StopControl::install(lua_State *L, const QIsleOptions &options, std::function<bool()> stopPending)
 {
     using Mode = QIsleOptions::StopMode;
     m_mode = options.stopMode;
     if (m_mode == Mode::Automatic)
-        m_mode = StopTimer::signalsAvailable() ? Mode::Signal : Mode::Hook;
+        m_mode = StopSignal::signalsAvailable() ? Mode::Signal : Mode::Hook;
     if (m_mode == Mode::Signal) {
-        m_timer = std::make_unique<StopTimer>(options.stopPollInterval, armedHook);
-        if (!m_timer->isValid()) {
-            m_timer.reset();
+        m_signal = std::make_unique<StopSignal>(options.stopPollInterval, armedHook, std::move(stopPending));
+        if (!m_signal->isValid()) {
+            m_signal.reset();
             m_mode = Mode::Hook;
         } else if (m_inBurst) {
-            m_timer->start(); // requests queued behind spawn()'s init run in this burst
+            m_signal->start(); // requests queued behind spawn()'s init run in this burst
         }
     }
     if (m_mode == Mode::Hook)
@@ -172,22 +172,22 @@ void StopControl::install(lua_State *L, const QIsleOptions &options)
 void StopControl::burstBegin()
 {
     m_inBurst = true;
-    if (m_timer)
-        m_timer->start();
+    if (m_signal)
+        m_signal->start();
 }
 
 void StopControl::burstEnd()
 {
     m_inBurst = false;
-    if (m_timer)
-        m_timer->stop();
+    if (m_signal)
+        m_signal->stop();
 }
 
 void StopControl::begin(RunningRequest &running, lua_State *L)
 {
     running.outer = m_current;
-    running.previousRunning = StopTimer::running();
-    StopTimer::setRunning(L);
+    running.previousRunning = StopSignal::running();
+    StopSignal::setRunning(L);
     m_current = &running;
 }
 
@@ -195,7 +195,7 @@ void StopControl::end(RunningRequest &running)
 {
     Q_ASSERT(m_current == &running);
     m_current = running.outer;
-    StopTimer::setRunning(running.previousRunning);
+    StopSignal::setRunning(running.previousRunning);
 }
 
 std::optional<QIsleError::Kind> StopControl::pendingStop() const

@@ -6,13 +6,14 @@
 #pragma once
 
 #include "request_p.h"
-#include "stoptimer_p.h"
+#include "stopsignal_p.h"
 
 #include <QIsle/qisleoptions.h>
 
 #include <lua.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -25,7 +26,7 @@ struct RunningRequest
     RunningRequest *outer = nullptr;
     std::optional<QIsleError::Kind> stop; // set once the stop is being raised
     int nextResultIndex = 1;              // isle.emit(): result 0 is the return value
-    lua_State *previousRunning = nullptr; // StopTimer::running() before this request
+    lua_State *previousRunning = nullptr; // StopSignal::running() before this request
 };
 
 // The stop machinery: a hook that asks whether the running request must stop
@@ -33,9 +34,10 @@ struct RunningRequest
 // swallowing the stop (pcall, xpcall, coroutine.resume/wrap).
 //
 // Two ways to run the hook (QIsleOptions::StopMode):
-// - Signal: no hook while scripts run; StopTimer's signal arms a one-shot
-//   hook on the running coroutine every stopPollInterval while requests run.
-//   Scripts run at the speed of a VM without hooks.
+// - Signal: no hook while scripts run. A monitor thread looks at the running
+//   request every stopPollInterval and, only when it must stop, pause or time
+//   out, signals the Lua thread, which arms a one-shot hook on the running
+//   coroutine (StopSignal). Scripts run at the speed of a VM without hooks.
 // - Hook: an always-on count hook every hookInterval instructions, which
 //   coroutines inherit when they are created.
 //
@@ -46,12 +48,14 @@ public:
     StopControl();
     ~StopControl();
 
-    // Chooses the mode, installs the hook or the timer, and replaces pcall,
-    // xpcall, coroutine.resume and coroutine.wrap with stop-aware versions.
-    void install(lua_State *L, const QIsleOptions &options);
+    // Chooses the mode, installs the hook or the stop signal, and replaces
+    // pcall, xpcall, coroutine.resume and coroutine.wrap with stop-aware
+    // versions. stopPending: thread-safe, whether the running request must
+    // stop or pause (asked by the monitor thread in signal mode).
+    void install(lua_State *L, const QIsleOptions &options, std::function<bool()> stopPending);
     QIsleOptions::StopMode mode() const { return m_mode; }
 
-    // Around a burst of requests: the timer ticks only while work runs.
+    // Around a burst of requests: the monitor watches only while work runs.
     void burstBegin();
     void burstEnd();
 
@@ -74,16 +78,16 @@ public:
 private:
     RunningRequest *m_current = nullptr;
     QIsleOptions::StopMode m_mode = QIsleOptions::StopMode::Hook;
-    std::unique_ptr<StopTimer> m_timer; // Signal mode
+    std::unique_ptr<StopSignal> m_signal; // Signal mode
     bool m_inBurst = false;
 };
 
-// Keeps StopTimer::running() on the coroutine that runs Lua code now.
+// Keeps StopSignal::running() on the coroutine that runs Lua code now.
 class RunningScope
 {
 public:
-    explicit RunningScope(lua_State *L) : m_previous(StopTimer::running()) { StopTimer::setRunning(L); }
-    ~RunningScope() { StopTimer::setRunning(m_previous); }
+    explicit RunningScope(lua_State *L) : m_previous(StopSignal::running()) { StopSignal::setRunning(L); }
+    ~RunningScope() { StopSignal::setRunning(m_previous); }
     Q_DISABLE_COPY_MOVE(RunningScope)
 
 private:

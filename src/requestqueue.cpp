@@ -60,10 +60,11 @@ void RequestQueue::attach(QObject *worker)
         wakeLocked();
 }
 
-void RequestQueue::setRunning(QFutureInterface<QVariant> *running)
+void RequestQueue::setRunning(QFutureInterface<QVariant> *running, std::chrono::steady_clock::time_point deadline)
 {
     QMutexLocker lock(&m_mutex);
     m_running = running;
+    m_runningDeadline = deadline;
     if (m_aborted)
         m_running->cancel();
 }
@@ -160,4 +161,13 @@ void RequestQueue::abandon()
         m_running->cancel();
         m_running->reportFinished();
     }
+}
+
+bool RequestQueue::stopPending() const
+{
+    QMutexLocker lock(&m_mutex);
+    if (!m_running)
+        return false;
+    return m_running->isCanceled() || m_running->isSuspending()
+            || std::chrono::steady_clock::now() >= m_runningDeadline;
 }

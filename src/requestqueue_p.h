@@ -43,8 +43,9 @@ public:
     // Lua thread: the worker's object that wake-up events go to (nullptr: gone).
     void attach(QObject *worker);
 
-    // Lua thread: tells abort() which future to cancel while it runs.
-    void setRunning(QFutureInterface<QVariant> *running);
+    // Lua thread: tells abort() which future to cancel while it runs, and
+    // stopPending() what to look at.
+    void setRunning(QFutureInterface<QVariant> *running, std::chrono::steady_clock::time_point deadline);
     void clearRunning();
 
     // No more requests are accepted; a final Shutdown request is queued
@@ -52,6 +53,9 @@ public:
     void close();
     // close(), and cancel everything queued and the running request (~QIsle).
     void abort();
+    // Any thread: the running request must stop (canceled, past its
+    // deadline) or pause (suspend requested, not yet in effect).
+    bool stopPending() const;
     // The VM is being left behind: finish the running request's future, so
     // no caller waits for it forever.
     void abandon();
@@ -70,6 +74,7 @@ private:
     Batch m_queue;
     QObject *m_worker = nullptr;
     QFutureInterface<QVariant> *m_running = nullptr; // the worker's; valid until clearRunning()
+    std::chrono::steady_clock::time_point m_runningDeadline;
     const int m_maxPending;
     std::atomic<int> m_waiting{0}; // pushed, not yet started (maxPending)
     std::atomic<int> m_queued{0};  // m_queue.size(), readable without the lock

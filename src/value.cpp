@@ -1,84 +1,279 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #include "value_p.h"
 
+#include "luaexception_p.h"
 #include "stackguard_p.h"
 
 #include <QtCore/QAssociativeIterable>
+#include <QtCore/QHash>
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
 #include <QtCore/QJsonValue>
 #include <QtCore/QSequentialIterable>
+#include <QtCore/QSet>
 #include <QtCore/QVarLengthArray>
+#include <QtCore/qfloat16.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <limits>
+#include <map>
+#include <memory>
+#include <utility>
 #include <vector>
+
+// The hot paths (a list of rows, each a map of a few fields) are kept free of
+// work that only an error needs: where a value sits is not built as text while
+// converting. Reading keeps, for each level, the stack slot that holds the key
+// lua_next is at; writing keeps a pointer to the key or the index. The text of
+// the path is made only when a conversion fails.
 
 namespace {
 
-// Where in a nested value we are, built into text only when an error needs it.
-class Path
+constexpr int MaxDepth = QIsleValue::MaxDepth;
+
+[[noreturn]] void throwConversion(const QString &text)
 {
-public:
-    explicit Path(const QString &root) : m_root(root) { }
+    throw QIsleError(QIsleError::Kind::Conversion, text);
+}
 
-    void pushIndex(lua_Integer index) { m_segments.push_back({index, {}}); }
-    void pushName(const QString &name) { m_segments.push_back({0, name}); }
-    void pop() { m_segments.pop_back(); }
+// ---------------------------------------------------------------------------
+// Paths: "result.items[3]", "args[2].name", "value[\"a key\"]"
 
-    [[noreturn]] void fail(const QString &what) const
-    {
-        throw QIsleError(QIsleError::Kind::Conversion, toString() + QLatin1String(": ") + what);
-    }
-
-    QString toString() const
-    {
-        QString text = m_root;
-        for (const Segment &s : m_segments) {
-            if (s.name.isNull())
-                text += QLatin1Char('[') + QString::number(s.index) + QLatin1Char(']');
-            else if (isIdentifier(s.name))
-                text += QLatin1Char('.') + s.name;
-            else
-                text += QLatin1String("[\"") + s.name + QLatin1String("\"]");
-        }
-        return text;
-    }
-
-private:
-    static bool isIdentifier(const QString &name)
-    {
-        if (name.isEmpty() || name.front().isDigit())
+bool isIdentifier(QStringView name)
+{
+    if (name.isEmpty() || name.front().isDigit())
+        return false;
+    for (QChar c : name) {
+        const char16_t u = c.unicode();
+        if (!((u >= u'a' && u <= u'z') || (u >= u'A' && u <= u'Z') || (u >= u'0' && u <= u'9') || u == u'_'))
             return false;
-        for (QChar c : name) {
-            if (!(c.isLetterOrNumber() && c.unicode() < 128) && c != QLatin1Char('_'))
-                return false;
+    }
+    return true;
+}
+
+void appendName(QString &text, QStringView name)
+{
+    if (isIdentifier(name)) {
+        text += QLatin1Char('.');
+        text += name;
+        return;
+    }
+    text += QLatin1String("[\"");
+    for (qsizetype i = 0; i < name.size(); ++i) {
+        const QChar c = name[i];
+        switch (c.unicode()) {
+        case u'"': text += QLatin1String("\\\""); break;
+        case u'\\': text += QLatin1String("\\\\"); break;
+        case u'\n': text += QLatin1String("\\n"); break;
+        case u'\r': text += QLatin1String("\\r"); break;
+        case u'\t': text += QLatin1String("\\t"); break;
+        default:
+            if (c.unicode() < 0x20 || c.unicode() == 0x7F) {
+                text += QLatin1Char('\\') + QString::number(c.unicode());
+            } else if (c.isHighSurrogate() && i + 1 < name.size() && name[i + 1].isLowSurrogate()) {
+                text += c;
+                text += name[++i];
+            } else if (c.isSurrogate()) {
+                // Unpaired: escaped, so that the message stays valid text.
+                text += QLatin1String("\\u{") + QString::number(c.unicode(), 16).toUpper() + QLatin1Char('}');
+            } else {
+                text += c;
+            }
+        }
+    }
+    text += QLatin1String("\"]");
+}
+
+void appendIndex(QString &text, qint64 index)
+{
+    text += QLatin1Char('[') + QString::number(index) + QLatin1Char(']');
+}
+
+// Bytes as a short, printable excerpt for messages: "\xff\xfeab".
+QString excerpt(const char *data, size_t length)
+{
+    QString text;
+    const size_t shown = qMin<size_t>(length, 24);
+    for (size_t i = 0; i < shown; ++i) {
+        const auto c = static_cast<unsigned char>(data[i]);
+        if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\')
+            text += QLatin1Char(char(c));
+        else
+            text += QStringLiteral("\\x%1").arg(uint(c), 2, 16, QLatin1Char('0'));
+    }
+    if (shown < length)
+        text += QLatin1String("...");
+    return text;
+}
+
+// ---------------------------------------------------------------------------
+// UTF-8
+
+inline bool wordIsAscii(const unsigned char *s)
+{
+    std::uint64_t word;
+    std::memcpy(&word, s, sizeof word);
+    return (word & 0x8080808080808080ull) == 0;
+}
+
+// Decodes well-formed UTF-8 (no overlongs, no surrogates, nothing past
+// U+10FFFF) into UTF-16 at out, which has room for `length` units. Returns the
+// units written, or -1 when the bytes are not UTF-8. out may be null: then it
+// only validates.
+qsizetype decodeUtf8(const unsigned char *s, size_t length, char16_t *out)
+{
+    const unsigned char *const end = s + length;
+    char16_t *o = out;
+    while (s < end) {
+        // Runs of ASCII, a word at a time.
+        while (end - s >= 8 && wordIsAscii(s)) {
+            if (o) {
+                for (int i = 0; i < 8; ++i)
+                    *o++ = s[i];
+            }
+            s += 8;
+        }
+        if (s == end)
+            break;
+        const unsigned char c = *s;
+        if (c < 0x80) {
+            if (o)
+                *o++ = c;
+            ++s;
+            continue;
+        }
+        int extra;
+        char32_t min;
+        char32_t code;
+        if ((c & 0xE0) == 0xC0) {
+            extra = 1, min = 0x80, code = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            extra = 2, min = 0x800, code = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            extra = 3, min = 0x10000, code = c & 0x07;
+        } else {
+            return -1;
+        }
+        if (end - s <= extra)
+            return -1;
+        for (int i = 1; i <= extra; ++i) {
+            if ((s[i] & 0xC0) != 0x80)
+                return -1;
+            code = (code << 6) | (s[i] & 0x3F);
+        }
+        if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
+            return -1;
+        if (o) {
+            if (code >= 0x10000) {
+                *o++ = char16_t(0xD800 + ((code - 0x10000) >> 10));
+                *o++ = char16_t(0xDC00 + ((code - 0x10000) & 0x3FF));
+            } else {
+                *o++ = char16_t(code);
+            }
+        }
+        s += extra + 1;
+    }
+    return o - out;
+}
+
+bool isAscii(const char *data, size_t length)
+{
+    const auto *s = reinterpret_cast<const unsigned char *>(data);
+    size_t i = 0;
+    for (; i + 8 <= length; i += 8) {
+        if (!wordIsAscii(s + i))
+            return false;
+    }
+    for (; i < length; ++i) {
+        if (s[i] >= 0x80)
+            return false;
+    }
+    return true;
+}
+
+// Bytes as QString when they are UTF-8; a null QString (and ok = false) when
+// not. Exact: a byte order mark or U+0000 stays in the text.
+QString utf8ToString(const char *data, size_t length, bool *ok)
+{
+    *ok = true;
+    if (length == 0)
+        return QString(QLatin1String("")); // empty, not null
+    if (isAscii(data, length))
+        return QString::fromLatin1(data, qsizetype(length));
+    if (length > size_t(std::numeric_limits<qsizetype>::max() / 2)) {
+        *ok = false;
+        return {};
+    }
+    QString text(qsizetype(length), Qt::Uninitialized);
+    const qsizetype units = decodeUtf8(reinterpret_cast<const unsigned char *>(data), length,
+                                       reinterpret_cast<char16_t *>(text.data()));
+    if (units < 0) {
+        *ok = false;
+        return {};
+    }
+    text.truncate(units);
+    return text;
+}
+
+// QString -> UTF-8 with a check that Qt's toUtf8() leaves out: an unpaired
+// surrogate would silently become '?'. Returns false for such a string.
+bool hasUnpairedSurrogate(const QChar *p, qsizetype n)
+{
+    for (qsizetype i = 0; i < n; ++i) {
+        const char16_t u = p[i].unicode();
+        if (u < 0xD800 || u > 0xDFFF)
+            continue;
+        if (u <= 0xDBFF && i + 1 < n && p[i + 1].unicode() >= 0xDC00 && p[i + 1].unicode() <= 0xDFFF) {
+            ++i;
+            continue;
         }
         return true;
     }
-
-    struct Segment
-    {
-        lua_Integer index;
-        QString name; // null: an index
-    };
-    QString m_root;
-    std::vector<Segment> m_segments;
-};
-
-QString luaString(lua_State *L, int index)
-{
-    size_t length = 0;
-    const char *data = lua_tolstring(L, index, &length);
-    return QString::fromUtf8(data, qsizetype(length));
+    return false;
 }
+
+// Encodes n UTF-16 units into out (room for 3 * n bytes). -1: unpaired surrogate.
+qsizetype encodeUtf8(const QChar *p, qsizetype n, char *out)
+{
+    char *o = out;
+    for (qsizetype i = 0; i < n; ++i) {
+        char32_t u = p[i].unicode();
+        if (u < 0x80) {
+            *o++ = char(u);
+        } else if (u < 0x800) {
+            *o++ = char(0xC0 | (u >> 6));
+            *o++ = char(0x80 | (u & 0x3F));
+        } else if (u < 0xD800 || u > 0xDFFF) {
+            *o++ = char(0xE0 | (u >> 12));
+            *o++ = char(0x80 | ((u >> 6) & 0x3F));
+            *o++ = char(0x80 | (u & 0x3F));
+        } else {
+            if (u > 0xDBFF || i + 1 >= n || p[i + 1].unicode() < 0xDC00 || p[i + 1].unicode() > 0xDFFF)
+                return -1;
+            u = 0x10000 + ((u - 0xD800) << 10) + (p[i + 1].unicode() - 0xDC00);
+            ++i;
+            *o++ = char(0xF0 | (u >> 18));
+            *o++ = char(0x80 | ((u >> 12) & 0x3F));
+            *o++ = char(0x80 | ((u >> 6) & 0x3F));
+            *o++ = char(0x80 | (u & 0x3F));
+        }
+    }
+    return o - out;
+}
+
+// ---------------------------------------------------------------------------
+// Lua -> QVariant
 
 class Reader
 {
 public:
-    Reader(lua_State *L, const QString &where) : m_L(L), m_path(where) { }
+    Reader(lua_State *L, const QString &where) : m_L(L), m_where(where) { }
 
-    QVariant read(int index, int depth)
+    // The value at index; `segments` keys lead to it from the root.
+    QVariant read(int index, int segments, bool *isTable, int *height)
     {
         lua_State *L = m_L;
         switch (lua_type(L, index)) {
@@ -86,118 +281,255 @@ public:
         case LUA_TNONE:
             return {};
         case LUA_TBOOLEAN:
-            return bool(lua_toboolean(L, index));
+            return QVariant(bool(lua_toboolean(L, index)));
         case LUA_TNUMBER:
             if (lua_isinteger(L, index))
-                return qlonglong(lua_tointeger(L, index));
-            return double(lua_tonumber(L, index));
-        case LUA_TSTRING: {
-            size_t length = 0;
-            const char *data = lua_tolstring(L, index, &length);
-            if (Value::isValidUtf8(data, length))
-                return QString::fromUtf8(data, qsizetype(length));
-            return QByteArray(data, qsizetype(length));
-        }
+                return QVariant(qlonglong(lua_tointeger(L, index)));
+            return QVariant(double(lua_tonumber(L, index)));
+        case LUA_TSTRING:
+            return readString(index);
         case LUA_TTABLE:
-            return readTable(lua_absindex(L, index), depth + 1);
+            *isTable = true;
+            return readTable(index, segments, height);
         default:
             // __name is not consulted: the error names Lua's own type.
-            m_path.fail(QStringLiteral("cannot convert a %1").arg(QLatin1String(luaL_typename(L, index))));
+            fail(segments, QStringLiteral("cannot convert a %1").arg(QLatin1String(luaL_typename(L, index))));
         }
     }
 
 private:
-    QVariant readTable(int index, int depth)
+    struct CachedString
+    {
+        const char *data = nullptr;
+        QString text;
+    };
+    static constexpr int CacheSize = 256;
+    static constexpr size_t CacheMaxLength = 64;
+
+    struct Memo
+    {
+        QVariant value;
+        int height;
+    };
+
+    QVariant readString(int index)
+    {
+        size_t length = 0;
+        const char *data = lua_tolstring(m_L, index, &length); // a string: nothing converts in place
+        // Short strings are interned by Lua and no string is freed while the
+        // value is converted (the root keeps it alive), so the same pointer
+        // means the same text: a row's keys are decoded once, not per row.
+        CachedString *slot = nullptr;
+        if (m_cache && length <= CacheMaxLength) {
+            slot = &m_cache[(reinterpret_cast<std::uintptr_t>(data) >> 3) % CacheSize];
+            if (slot->data == data)
+                return QVariant(slot->text);
+        }
+        bool ok = false;
+        QString text = utf8ToString(data, length, &ok);
+        if (!ok)
+            return QVariant(QByteArray(data, qsizetype(length)));
+        if (slot) {
+            slot->data = data;
+            slot->text = text;
+        }
+        return QVariant(std::move(text));
+    }
+
+    // The key at slot as a map key; fails for anything but a UTF-8 string.
+    QString readStringKey(int slot, int segments)
+    {
+        size_t length = 0;
+        const char *data = lua_tolstring(m_L, slot, &length);
+        CachedString *cached = nullptr;
+        if (length <= CacheMaxLength) {
+            cached = &m_cache[(reinterpret_cast<std::uintptr_t>(data) >> 3) % CacheSize];
+            if (cached->data == data)
+                return cached->text;
+        }
+        bool ok = false;
+        QString text = utf8ToString(data, length, &ok);
+        if (!ok)
+            fail(segments, QStringLiteral("a table key is not UTF-8 text (\"%1\")").arg(excerpt(data, length)));
+        if (cached) {
+            cached->data = data;
+            cached->text = text;
+        }
+        return text;
+    }
+
+    QVariant readTable(int index, int segments, int *height)
     {
         lua_State *L = m_L;
-        if (depth > QIsleValue::MaxDepth)
-            m_path.fail(QStringLiteral("tables nested deeper than %1").arg(QIsleValue::MaxDepth));
+        if (segments >= MaxDepth)
+            fail(segments, QStringLiteral("tables nested deeper than %1").arg(MaxDepth));
         const void *identity = lua_topointer(L, index);
-        if (m_visiting.contains(identity))
-            m_path.fail(QStringLiteral("a cycle: the table contains itself"));
-        luaL_checkstack(L, 4, "QIsle value conversion");
-        m_visiting.push_back(identity);
+        for (int i = 0; i < segments; ++i) {
+            if (m_visiting[i] == identity)
+                fail(segments, QStringLiteral("a cycle back to %1").arg(pathText(i)));
+        }
+        if (m_memo && !m_memo->isEmpty()) {
+            const auto it = m_memo->constFind(identity);
+            if (it != m_memo->cend()) {
+                if (segments + it->height > MaxDepth)
+                    fail(segments, QStringLiteral("tables nested deeper than %1").arg(MaxDepth));
+                *height = it->height;
+                return it->value;
+            }
+        }
+        if (!lua_checkstack(L, 3))
+            fail(segments, QStringLiteral("the Lua stack is full"));
+        if (!m_cache)
+            m_cache.reset(new CachedString[CacheSize]);
+        m_visiting[segments] = identity;
+
+        // One walk. Keys 1, 2, 3, ... in order (Lua's array part) append to
+        // list; anything else goes to ints or strings, sorted out at the end.
+        QVariantList list;
+        std::vector<std::pair<lua_Integer, QVariant>> ints;
+        std::map<QString, QVariant> strings;
+        if (const lua_Unsigned length = lua_rawlen(L, index)) // a hint only: any border
+            list.reserve(qsizetype(qMin<lua_Unsigned>(length, 1u << 16)));
+        bool nested = false;
+        int childHeight = 0;
+
+        lua_pushnil(L);
+        const int keySlot = lua_gettop(L);
+        m_keySlot[segments] = keySlot;
+        while (lua_next(L, index)) {
+            const int keyType = lua_type(L, keySlot);
+            bool isTable = false;
+            int h = 0;
+            if (keyType == LUA_TNUMBER && lua_isinteger(L, keySlot)) {
+                const lua_Integer key = lua_tointeger(L, keySlot);
+                QVariant value = read(keySlot + 1, segments + 1, &isTable, &h);
+                if (ints.empty() && strings.empty() && key == lua_Integer(list.size()) + 1)
+                    list.append(std::move(value));
+                else
+                    ints.emplace_back(key, std::move(value));
+            } else if (keyType == LUA_TSTRING) {
+                QString key = readStringKey(keySlot, segments);
+                strings.emplace(std::move(key), read(keySlot + 1, segments + 1, &isTable, &h));
+            } else if (keyType == LUA_TNUMBER) {
+                fail(segments, QStringLiteral("a table key is a non-integer number (%1)")
+                                       .arg(QString::number(lua_tonumber(L, keySlot), 'g', 17)));
+            } else {
+                fail(segments, QStringLiteral("a table key is a %1").arg(QLatin1String(luaL_typename(L, keySlot))));
+            }
+            if (isTable) {
+                nested = true;
+                childHeight = qMax(childHeight, h);
+            }
+            lua_settop(L, keySlot);
+        }
 
         QVariant result;
-        const lua_Unsigned length = lua_rawlen(L, index);
-        if (isSequence(index, length)) {
-            QVariantList list;
-            list.reserve(qsizetype(length));
-            for (lua_Unsigned i = 1; i <= length; ++i) {
-                lua_rawgeti(L, index, lua_Integer(i));
-                m_path.pushIndex(lua_Integer(i));
-                list.append(read(-1, depth));
-                m_path.pop();
-                lua_pop(L, 1);
-            }
-            result = std::move(list);
+        if (ints.empty() && strings.empty()) {
+            // Keys 1..n, or an empty table: a list.
+            result = QVariant(list);
+        } else if (strings.empty() && isRestOfSequence(ints, list.size())) {
+            const qsizetype prefix = list.size();
+            list.resize(prefix + qsizetype(ints.size()));
+            for (auto &entry : ints)
+                list[qsizetype(entry.first) - 1] = std::move(entry.second);
+            result = QVariant(list);
         } else {
-            QVariantMap map;
-            lua_pushnil(L);
-            while (lua_next(L, index)) {
-                const QString key = readKey();
-                m_path.pushName(key);
-                map.insert(key, read(-1, depth));
-                m_path.pop();
-                lua_pop(L, 1);
-            }
-            result = std::move(map);
+            // Integer keys become decimal strings; one that collides with a
+            // string key would lose a value: an error, not a silent pick.
+            const auto addInteger = [&](lua_Integer key, QVariant &&value) {
+                QString name = QString::number(key);
+                if (!strings.emplace(name, std::move(value)).second)
+                    fail(segments, QStringLiteral("the keys %1 and \"%1\" would both be \"%1\"").arg(name));
+            };
+            for (qsizetype i = 0; i < list.size(); ++i)
+                addInteger(lua_Integer(i + 1), std::move(list[i]));
+            for (auto &entry : ints)
+                addInteger(entry.first, std::move(entry.second));
+            result = QVariant(QVariantMap(std::move(strings)));
         }
-        m_visiting.pop_back();
+        *height = childHeight + 1;
+        // A table of tables that shows up again (a DAG) is converted once:
+        // QVariant's implicit sharing keeps the result as small as the input.
+        if (nested) {
+            if (!m_memo)
+                m_memo = std::make_unique<QHash<const void *, Memo>>();
+            m_memo->insert(identity, Memo{result, *height});
+        }
         return result;
     }
 
-    // Keys exactly 1..length. An empty table counts as a sequence: it
-    // becomes an empty QVariantList.
-    bool isSequence(int index, lua_Unsigned length)
+    // Whether the out-of-order integer keys and the in-order prefix 1..prefix
+    // together are exactly 1..n. The keys are distinct (they are a table's),
+    // so it is enough that every one lies in range and none in the prefix.
+    static bool isRestOfSequence(const std::vector<std::pair<lua_Integer, QVariant>> &ints, qsizetype prefix)
     {
-        lua_State *L = m_L;
-        lua_Unsigned count = 0;
-        lua_pushnil(L);
-        while (lua_next(L, index)) {
-            lua_pop(L, 1);
-            lua_Integer key = 0;
-            if (!lua_isinteger(L, -1) || (key = lua_tointeger(L, -1)) < 1 || lua_Unsigned(key) > length) {
-                lua_pop(L, 1);
+        const lua_Integer n = lua_Integer(prefix) + lua_Integer(ints.size());
+        for (const auto &entry : ints) {
+            if (entry.first <= lua_Integer(prefix) || entry.first > n)
                 return false;
-            }
-            ++count;
         }
-        return count == length;
+        return true;
     }
 
-    // The key at -2 as a map key: strings as they are, integers in decimal.
-    QString readKey()
+    // The path of the value reached through the first `segments` keys.
+    QString pathText(int segments) const
     {
         lua_State *L = m_L;
-        switch (lua_type(L, -2)) {
-        case LUA_TSTRING: {
-            size_t length = 0;
-            const char *data = lua_tolstring(L, -2, &length); // a string: no conversion in place
-            if (!Value::isValidUtf8(data, length))
-                m_path.fail(QStringLiteral("a table key is not valid UTF-8"));
-            return QString::fromUtf8(data, qsizetype(length));
+        QString text = m_where;
+        for (int i = 0; i < segments; ++i) {
+            const int slot = m_keySlot[i];
+            if (lua_type(L, slot) == LUA_TNUMBER) {
+                appendIndex(text, qint64(lua_tointeger(L, slot)));
+            } else {
+                size_t length = 0;
+                const char *data = lua_tolstring(L, slot, &length);
+                bool ok = false;
+                const QString name = utf8ToString(data, length, &ok);
+                appendName(text, ok ? QStringView(name) : QStringView(excerpt(data, length)));
+            }
         }
-        case LUA_TNUMBER:
-            if (lua_isinteger(L, -2))
-                return QString::number(lua_tointeger(L, -2));
-            m_path.fail(QStringLiteral("a table key is a non-integer number (%1)").arg(lua_tonumber(L, -2)));
-        default:
-            m_path.fail(QStringLiteral("a table key is a %1").arg(QLatin1String(luaL_typename(L, -2))));
-        }
+        return text;
+    }
+
+    [[noreturn]] void fail(int segments, const QString &what) const
+    {
+        throwConversion(pathText(segments) + QLatin1String(": ") + what);
     }
 
     lua_State *m_L;
-    Path m_path;
-    QVarLengthArray<const void *, 16> m_visiting; // tables on the current path
+    const QString &m_where;
+    std::unique_ptr<CachedString[]> m_cache;          // made with the first table
+    std::unique_ptr<QHash<const void *, Memo>> m_memo; // tables of tables done
+    int m_keySlot[MaxDepth];                          // [i]: slot of the key below level i
+    const void *m_visiting[MaxDepth];                 // [i]: the table at level i
 };
+
+// ---------------------------------------------------------------------------
+// QVariant -> Lua
+
+bool isContainerType(int typeId)
+{
+    switch (typeId) {
+    case QMetaType::QVariantList:
+    case QMetaType::QVariantMap:
+    case QMetaType::QVariantHash:
+    case QMetaType::QStringList:
+    case QMetaType::QJsonValue:
+    case QMetaType::QJsonArray:
+    case QMetaType::QJsonObject:
+    case QMetaType::QJsonDocument:
+        return true;
+    default:
+        return typeId >= QMetaType::User; // may be an iterable container
+    }
+}
 
 class Writer
 {
 public:
-    Writer(lua_State *L, const QString &where) : m_L(L), m_path(where) { }
+    Writer(lua_State *L, const QString &where) : m_L(L), m_where(where) { }
 
-    void push(const QVariant &v, int depth)
+    void push(const QVariant &v, int segments)
     {
         lua_State *L = m_L;
         switch (v.typeId()) {
@@ -206,7 +538,7 @@ public:
             lua_pushnil(L);
             return;
         case QMetaType::Bool:
-            lua_pushboolean(L, v.toBool());
+            lua_pushboolean(L, *static_cast<const bool *>(v.constData()));
             return;
         case QMetaType::Int:
         case QMetaType::Short:
@@ -216,6 +548,12 @@ public:
         case QMetaType::SChar:
             lua_pushinteger(L, lua_Integer(v.toLongLong()));
             return;
+        case QMetaType::Char16:
+            lua_pushinteger(L, lua_Integer(*static_cast<const char16_t *>(v.constData())));
+            return;
+        case QMetaType::Char32:
+            lua_pushinteger(L, lua_Integer(*static_cast<const char32_t *>(v.constData())));
+            return;
         case QMetaType::UInt:
         case QMetaType::UShort:
         case QMetaType::ULong:
@@ -223,54 +561,56 @@ public:
         case QMetaType::UChar: {
             const qulonglong value = v.toULongLong();
             if (value > qulonglong(std::numeric_limits<lua_Integer>::max()))
-                m_path.fail(QStringLiteral("the unsigned integer %1 does not fit a Lua integer").arg(value));
+                fail(segments, QStringLiteral("the unsigned integer %1 does not fit a Lua integer").arg(value));
             lua_pushinteger(L, lua_Integer(value));
             return;
         }
         case QMetaType::Double:
-            lua_pushnumber(L, v.toDouble());
+            lua_pushnumber(L, *static_cast<const double *>(v.constData()));
             return;
         case QMetaType::Float:
-            lua_pushnumber(L, lua_Number(v.toFloat()));
+            lua_pushnumber(L, lua_Number(*static_cast<const float *>(v.constData())));
             return;
         case QMetaType::QString:
-            pushUtf8(v.toString());
+            pushString(*static_cast<const QString *>(v.constData()), segments);
             return;
-        case QMetaType::QChar:
-            pushUtf8(QString(v.toChar()));
+        case QMetaType::QChar: {
+            const QChar c = *static_cast<const QChar *>(v.constData());
+            pushString(QString(c), segments);
             return;
+        }
         case QMetaType::QByteArray: {
-            const QByteArray bytes = v.toByteArray();
-            lua_pushlstring(L, bytes.constData(), size_t(bytes.size()));
+            const auto *bytes = static_cast<const QByteArray *>(v.constData());
+            lua_pushlstring(L, bytes->constData(), size_t(bytes->size()));
             return;
         }
         case QMetaType::QStringList:
-            pushList(v.toStringList(), depth);
+            pushStringList(*static_cast<const QStringList *>(v.constData()), segments);
             return;
         case QMetaType::QVariantList:
-            pushList(v.toList(), depth);
+            pushList(*static_cast<const QVariantList *>(v.constData()), segments);
             return;
         case QMetaType::QVariantMap:
-            pushMap(v.toMap(), depth);
+            pushMap(*static_cast<const QVariantMap *>(v.constData()), segments);
             return;
         case QMetaType::QVariantHash:
-            pushMap(v.toHash(), depth);
+            pushMap(*static_cast<const QVariantHash *>(v.constData()), segments);
             return;
         case QMetaType::QJsonValue:
-            push(v.toJsonValue().toVariant(), depth);
+            pushJson(*static_cast<const QJsonValue *>(v.constData()), segments);
             return;
         case QMetaType::QJsonObject:
-            pushMap(v.toJsonObject().toVariantMap(), depth);
+            pushJsonObject(*static_cast<const QJsonObject *>(v.constData()), segments);
             return;
         case QMetaType::QJsonArray:
-            pushList(v.toJsonArray().toVariantList(), depth);
+            pushJsonArray(*static_cast<const QJsonArray *>(v.constData()), segments);
             return;
         case QMetaType::QJsonDocument: {
-            const QJsonDocument document = v.toJsonDocument();
-            if (document.isArray())
-                pushList(document.array().toVariantList(), depth);
-            else if (document.isObject())
-                pushMap(document.object().toVariantMap(), depth);
+            const auto *document = static_cast<const QJsonDocument *>(v.constData());
+            if (document->isArray())
+                pushJsonArray(document->array(), segments);
+            else if (document->isObject())
+                pushJsonObject(document->object(), segments);
             else
                 lua_pushnil(L);
             return;
@@ -278,64 +618,315 @@ public:
         default:
             break;
         }
-        // Other containers Qt can iterate (QList<int>, QMap<QString, T>, ...).
-        if (v.canConvert<QVariantList>() && v.canView<QSequentialIterable>()) {
-            pushList(v.value<QSequentialIterable>(), depth);
+        if (v.metaType() == QMetaType::fromType<qfloat16>()) {
+            lua_pushnumber(L, lua_Number(float(*static_cast<const qfloat16 *>(v.constData()))));
             return;
         }
-        if (v.canConvert<QVariantMap>() && v.canView<QAssociativeIterable>()) {
-            pushMap(v.toMap(), depth);
+        // Other containers Qt can iterate: QList<int>, std::vector<QString>,
+        // QMap<QString, int>, QHash<int, QString>, ...
+        if (v.canView<QAssociativeIterable>()) {
+            pushIterableMap(v.value<QAssociativeIterable>(), segments);
             return;
         }
-        m_path.fail(QStringLiteral("cannot convert a QVariant of type %1")
-                            .arg(QLatin1String(v.metaType().name() ? v.metaType().name() : "unknown")));
+        if (v.canView<QSequentialIterable>()) {
+            pushIterableList(v.value<QSequentialIterable>(), segments);
+            return;
+        }
+        fail(segments, QStringLiteral("cannot convert a QVariant of type %1")
+                               .arg(QLatin1String(v.metaType().name() ? v.metaType().name() : "unknown")));
+    }
+
+    // Ensures room for the root value.
+    void reserveRoot()
+    {
+        if (!lua_checkstack(m_L, 1))
+            fail(0, QStringLiteral("the Lua stack is full"));
     }
 
 private:
-    void pushUtf8(const QString &text)
+    // A key on the way: a name (not null) or an index.
+    struct Segment
     {
+        const QString *name;
+        qint64 index;
+    };
+
+    // How often containers shared through Qt's implicit sharing may be
+    // written out again: a value that holds the same list twice is fine, one
+    // that doubles at each of 64 levels would never finish.
+    bool overRepeatAllowance() const { return m_repeated > 8 * m_distinct + (qint64(1) << 20); }
+
+    void count(int segments)
+    {
+        if (m_repeating) {
+            if (++m_repeated, overRepeatAllowance())
+                fail(segments, QStringLiteral("containers shared within the value would expand to more than "
+                                              "%1 values").arg(m_repeated + m_distinct));
+        } else {
+            ++m_distinct;
+        }
+    }
+
+    void pushString(const QString &text, int segments)
+    {
+        const qsizetype n = text.size();
+        const QChar *p = text.constData();
+        constexpr qsizetype Short = 256;
+        if (n <= Short) {
+            char buffer[3 * Short];
+            const qsizetype length = encodeUtf8(p, n, buffer);
+            if (length < 0)
+                failSurrogate(segments);
+            lua_pushlstring(m_L, buffer, size_t(length));
+            return;
+        }
+        if (hasUnpairedSurrogate(p, n))
+            failSurrogate(segments);
         const QByteArray utf8 = text.toUtf8();
         lua_pushlstring(m_L, utf8.constData(), size_t(utf8.size()));
     }
 
-    void enter(int depth)
+    [[noreturn]] void failSurrogate(int segments) const
     {
-        if (depth >= QIsleValue::MaxDepth)
-            m_path.fail(QStringLiteral("values nested deeper than %1").arg(QIsleValue::MaxDepth));
-        luaL_checkstack(m_L, 4, "QIsle value conversion");
+        fail(segments, QStringLiteral("a string with an unpaired UTF-16 surrogate is not text"));
     }
 
-    template<typename List>
-    void pushList(const List &list, int depth)
+    void enter(int segments)
     {
-        enter(depth);
-        lua_createtable(m_L, int(qMin<qsizetype>(list.size(), std::numeric_limits<int>::max())), 0);
-        lua_Integer i = 0;
-        for (const auto &item : list) {
-            ++i;
-            m_path.pushIndex(i);
-            push(QVariant(item), depth + 1);
-            m_path.pop();
-            lua_rawseti(m_L, -2, i);
+        if (segments >= MaxDepth)
+            fail(segments, QStringLiteral("values nested deeper than %1").arg(MaxDepth));
+        if (!lua_checkstack(m_L, 3))
+            fail(segments, QStringLiteral("the Lua stack is full"));
+    }
+
+    // Identity of a container's shared data; null for empty ones.
+    static const void *identity(const QVariantList &list) { return list.isEmpty() ? nullptr : list.constData(); }
+    template<typename Map>
+    static const void *identity(const Map &map)
+    {
+        return map.isEmpty() ? nullptr : static_cast<const void *>(&map.cbegin().value());
+    }
+
+    // Around a QVariant container: counts repeats of shared containers.
+    struct SharedScope
+    {
+        SharedScope(Writer *w, const void *id) : writer(w), id(id)
+        {
+            repeat = id && !w->m_done.isEmpty() && w->m_done.contains(id);
+            if (repeat)
+                ++w->m_repeating;
+        }
+        void done(bool nested)
+        {
+            if (repeat)
+                --writer->m_repeating;
+            else if (id && nested)
+                writer->m_done.insert(id);
+        }
+        Writer *writer;
+        const void *id;
+        bool repeat;
+    };
+
+    void pushList(const QVariantList &list, int segments)
+    {
+        enter(segments);
+        SharedScope shared(this, identity(list));
+        lua_State *L = m_L;
+        lua_createtable(L, int(qMin<qsizetype>(list.size(), std::numeric_limits<int>::max())), 0);
+        bool nested = false;
+        const qsizetype n = list.size();
+        const QVariant *items = list.constData();
+        for (qsizetype i = 0; i < n; ++i) {
+            const QVariant &item = items[i];
+            m_segments[segments] = Segment{nullptr, i + 1};
+            count(segments + 1);
+            nested |= isContainerType(item.typeId());
+            push(item, segments + 1);
+            lua_rawseti(L, -2, lua_Integer(i + 1));
+        }
+        shared.done(nested);
+    }
+
+    void pushStringList(const QStringList &list, int segments)
+    {
+        enter(segments);
+        lua_State *L = m_L;
+        lua_createtable(L, int(qMin<qsizetype>(list.size(), std::numeric_limits<int>::max())), 0);
+        for (qsizetype i = 0; i < list.size(); ++i) {
+            m_segments[segments] = Segment{nullptr, i + 1};
+            count(segments + 1);
+            pushString(list.at(i), segments + 1);
+            lua_rawseti(L, -2, lua_Integer(i + 1));
         }
     }
 
     template<typename Map>
-    void pushMap(const Map &map, int depth)
+    void pushMap(const Map &map, int segments)
     {
-        enter(depth);
-        lua_createtable(m_L, 0, int(qMin<qsizetype>(map.size(), std::numeric_limits<int>::max())));
-        for (auto it = map.cbegin(); it != map.cend(); ++it) {
-            pushUtf8(it.key());
-            m_path.pushName(it.key());
-            push(it.value(), depth + 1);
-            m_path.pop();
-            lua_rawset(m_L, -3);
+        enter(segments);
+        SharedScope shared(this, identity(map));
+        lua_State *L = m_L;
+        lua_createtable(L, 0, int(qMin<qsizetype>(map.size(), std::numeric_limits<int>::max())));
+        bool nested = false;
+        for (auto it = map.cbegin(), end = map.cend(); it != end; ++it) {
+            m_segments[segments] = Segment{&it.key(), 0};
+            count(segments + 1);
+            pushString(it.key(), segments + 1);
+            nested |= isContainerType(it.value().typeId());
+            push(it.value(), segments + 1);
+            lua_rawset(L, -3);
+        }
+        shared.done(nested);
+    }
+
+    void pushJson(const QJsonValue &value, int segments)
+    {
+        switch (value.type()) {
+        case QJsonValue::Null:
+        case QJsonValue::Undefined:
+            lua_pushnil(m_L);
+            return;
+        case QJsonValue::Bool:
+            lua_pushboolean(m_L, value.toBool());
+            return;
+        case QJsonValue::Double: {
+            // As QJsonValue::toVariant(): integral numbers are integers.
+            const QVariant number = value.toVariant();
+            if (number.typeId() == QMetaType::LongLong)
+                lua_pushinteger(m_L, lua_Integer(number.toLongLong()));
+            else
+                lua_pushnumber(m_L, number.toDouble());
+            return;
+        }
+        case QJsonValue::String:
+            pushString(value.toString(), segments);
+            return;
+        case QJsonValue::Array:
+            pushJsonArray(value.toArray(), segments);
+            return;
+        case QJsonValue::Object:
+            pushJsonObject(value.toObject(), segments);
+            return;
+        }
+        lua_pushnil(m_L);
+    }
+
+    void pushJsonArray(const QJsonArray &array, int segments)
+    {
+        enter(segments);
+        lua_State *L = m_L;
+        const qsizetype n = array.size();
+        lua_createtable(L, int(qMin<qsizetype>(n, std::numeric_limits<int>::max())), 0);
+        for (qsizetype i = 0; i < n; ++i) {
+            m_segments[segments] = Segment{nullptr, i + 1};
+            count(segments + 1);
+            pushJson(array.at(i), segments + 1);
+            lua_rawseti(L, -2, lua_Integer(i + 1));
         }
     }
 
+    void pushJsonObject(const QJsonObject &object, int segments)
+    {
+        enter(segments);
+        lua_State *L = m_L;
+        lua_createtable(L, 0, int(qMin<qsizetype>(object.size(), std::numeric_limits<int>::max())));
+        for (auto it = object.constBegin(), end = object.constEnd(); it != end; ++it) {
+            const QString key = it.key();
+            m_segments[segments] = Segment{&key, 0};
+            count(segments + 1);
+            pushString(key, segments + 1);
+            pushJson(it.value(), segments + 1);
+            lua_rawset(L, -3);
+        }
+    }
+
+    void pushIterableList(const QSequentialIterable &iterable, int segments)
+    {
+        enter(segments);
+        lua_State *L = m_L;
+        lua_newtable(L);
+        lua_Integer i = 0;
+        for (auto it = iterable.constBegin(), end = iterable.constEnd(); it != end; ++it) {
+            ++i;
+            m_segments[segments] = Segment{nullptr, qint64(i)};
+            count(segments + 1);
+            push(*it, segments + 1);
+            lua_rawseti(L, -2, i);
+        }
+    }
+
+    void pushIterableMap(const QAssociativeIterable &iterable, int segments)
+    {
+        enter(segments);
+        lua_State *L = m_L;
+        lua_newtable(L);
+        for (auto it = iterable.constBegin(), end = iterable.constEnd(); it != end; ++it) {
+            const QVariant key = it.key();
+            QString name;
+            switch (key.typeId()) {
+            case QMetaType::QString:
+                name = key.toString();
+                m_segments[segments] = Segment{&name, 0};
+                pushString(name, segments);
+                break;
+            case QMetaType::QByteArray: {
+                const QByteArray bytes = key.toByteArray();
+                name = QString::fromUtf8(bytes);
+                m_segments[segments] = Segment{&name, 0};
+                lua_pushlstring(L, bytes.constData(), size_t(bytes.size()));
+                break;
+            }
+            case QMetaType::Int:
+            case QMetaType::Short:
+            case QMetaType::Long:
+            case QMetaType::LongLong:
+            case QMetaType::UInt:
+            case QMetaType::UShort:
+            case QMetaType::ULong:
+            case QMetaType::ULongLong:
+            case QMetaType::Char:
+            case QMetaType::SChar:
+            case QMetaType::UChar: {
+                // As a value: an unsigned key past lua_Integer fails there.
+                push(key, segments);
+                m_segments[segments] = Segment{nullptr, qint64(lua_tointeger(L, -1))};
+                break;
+            }
+            default:
+                fail(segments, QStringLiteral("a map key of type %1 is neither text nor an integer")
+                                       .arg(QLatin1String(key.metaType().name() ? key.metaType().name() : "unknown")));
+            }
+            count(segments + 1);
+            push(it.value(), segments + 1);
+            lua_rawset(L, -3);
+        }
+    }
+
+    QString pathText(int segments) const
+    {
+        QString text = m_where;
+        for (int i = 0; i < segments; ++i) {
+            if (m_segments[i].name)
+                appendName(text, *m_segments[i].name);
+            else
+                appendIndex(text, m_segments[i].index);
+        }
+        return text;
+    }
+
+    [[noreturn]] void fail(int segments, const QString &what) const
+    {
+        throwConversion(pathText(segments) + QLatin1String(": ") + what);
+    }
+
     lua_State *m_L;
-    Path m_path;
+    const QString &m_where;
+    Segment m_segments[MaxDepth];
+    QSet<const void *> m_done; // shared containers of containers written once
+    int m_repeating = 0;       // > 0: writing one of them again
+    qint64 m_distinct = 0;
+    qint64 m_repeated = 0;
 };
 
 int describe(lua_State *L)
@@ -357,10 +948,15 @@ namespace Value {
 QVariant read(lua_State *L, int index, const QString &where)
 {
     const int top = lua_gettop(L);
+    index = lua_absindex(L, index);
     try {
         StackGuard guard(L);
-        return Reader(L, where).read(lua_absindex(L, index), 0);
-    } catch (const QIsleError &) {
+        bool isTable = false;
+        int height = 0;
+        return Reader(L, where).read(index, 0, &isTable, &height);
+    } catch (lua_longjmp *) {
+        throw; // a Lua error (out of memory): its error object is on the stack
+    } catch (...) {
         lua_settop(L, top);
         throw;
     }
@@ -371,8 +967,12 @@ void push(lua_State *L, const QVariant &value, const QString &where)
     const int top = lua_gettop(L);
     try {
         StackGuard guard(L, 1);
-        Writer(L, where).push(value, 0);
-    } catch (const QIsleError &) {
+        Writer writer(L, where);
+        writer.reserveRoot();
+        writer.push(value, 0);
+    } catch (lua_longjmp *) {
+        throw;
+    } catch (...) {
         lua_settop(L, top);
         throw;
     }
@@ -386,48 +986,20 @@ QString describeErrorObject(lua_State *L, int index)
     lua_pushcfunction(L, describe);
     lua_pushvalue(L, index);
     QString text;
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
-        text = luaString(L, -1);
-    else
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
+        size_t length = 0;
+        const char *data = lua_tolstring(L, -1, &length);
+        text = QString::fromUtf8(data, qsizetype(length));
+    } else {
         text = QStringLiteral("(error object is a %1 value)").arg(QLatin1String(luaL_typename(L, index)));
+    }
     lua_pop(L, 1);
     return text;
 }
 
 bool isValidUtf8(const char *data, size_t length)
 {
-    const auto *s = reinterpret_cast<const unsigned char *>(data);
-    const unsigned char *end = s + length;
-    while (s < end) {
-        const unsigned char c = *s;
-        if (c < 0x80) {
-            ++s;
-            continue;
-        }
-        int extra;
-        unsigned min;
-        unsigned code;
-        if ((c & 0xE0) == 0xC0) {
-            extra = 1, min = 0x80, code = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            extra = 2, min = 0x800, code = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            extra = 3, min = 0x10000, code = c & 0x07;
-        } else {
-            return false;
-        }
-        if (end - s <= extra)
-            return false;
-        for (int i = 1; i <= extra; ++i) {
-            if ((s[i] & 0xC0) != 0x80)
-                return false;
-            code = (code << 6) | (s[i] & 0x3F);
-        }
-        if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
-            return false;
-        s += extra + 1;
-    }
-    return true;
+    return decodeUtf8(reinterpret_cast<const unsigned char *>(data), length, nullptr) >= 0;
 }
 
 } // namespace Value

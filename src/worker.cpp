@@ -115,19 +115,19 @@ void Worker::run(Request &request)
         return;
     }
 
-    const bool outermost = m_depth == 0;
-    if (outermost) {
-        m_queue->setRunning(&request.state);
-        m_error = {};
-    }
-    ++m_depth;
-
     RunningRequest running;
     running.request = &request;
     // request.timeout: > 0 its own, 0 the isle's, < 0 none (QIsleRequestOptions).
     const auto timeout = request.timeout.count() != 0 ? request.timeout : m_options.timeout;
     if (timeout.count() > 0)
         running.deadline = std::chrono::steady_clock::now() + timeout;
+
+    const bool outermost = m_depth == 0;
+    if (outermost) {
+        m_queue->setRunning(&request.state, running.deadline);
+        m_error = {};
+    }
+    ++m_depth;
     lua_State *L = activeState();
     m_stop.begin(running, L);
 
@@ -321,6 +321,6 @@ void Worker::openLibraries(lua_State *L)
 {
     StackGuard guard(L);
     Safety::openLibraries(L, m_options.libraries);
-    m_stop.install(L, m_options);
+    m_stop.install(L, m_options, [queue = m_queue.get()] { return queue->stopPending(); });
     IsleLib::open(L);
 }

@@ -1,0 +1,56 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+//
+//  W A R N I N G
+//  This file is not part of the QIsle API: an implementation detail that may
+//  change without notice.
+#pragma once
+
+#include <QtCore/qglobal.h>
+
+#include <lua.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+struct StopWatch;
+
+// Signal stop mode, the Lua thread's side. Scripts run with no hook at all.
+// While requests run, the StopMonitor thread looks at the running request;
+// only when it must stop, pause or time out does the monitor send the Lua
+// thread SIGURG, whose handler arms a one-shot count hook on the coroutine
+// running now (lua_sethook is written to be called from a signal handler:
+// lua.c arms its Ctrl-C hook this way). The hook looks and disarms itself.
+//
+// A late signal only makes the hook look once more at whatever runs then: it
+// carries no request, so it can never stop the wrong one.
+//
+// Lua thread only (the handler runs on the Lua thread too).
+class StopSignal
+{
+public:
+    // Whether signal mode can work here: Linux, not ThreadSanitizer (it
+    // holds signals back until the next libc call, which a pure Lua loop
+    // never makes), and QISLE_STOP_MODE is not "hook".
+    static bool signalsAvailable();
+
+    // Registers the calling thread with the monitor. stopPending is asked on
+    // the monitor's thread every interval while requests run.
+    StopSignal(std::chrono::microseconds interval, lua_Hook armedHook, std::function<bool()> stopPending);
+    ~StopSignal();
+    Q_DISABLE_COPY_MOVE(StopSignal)
+
+    bool isValid() const { return bool(m_watch); }
+    // Requests run / the thread is idle: the monitor watches only between.
+    void start();
+    void stop();
+
+    // The coroutine the next signal arms (nullptr: none). Kept in
+    // initial-exec TLS so the handler can read it.
+    static void setRunning(lua_State *L);
+    static lua_State *running();
+
+private:
+    std::unique_ptr<StopWatch> m_watch;
+    bool m_started = false;
+};
