@@ -94,6 +94,8 @@ int emitResult(lua_State *L)
         value = Value::read(L, 1, QStringLiteral("emit"));
     } catch (const QIsleError &e) {
         Worker::from(L)->raise(L, QIsleError::Kind::Conversion, e.message());
+    } catch (const std::bad_alloc &) {
+        Worker::from(L)->raise(L, QIsleError::Kind::Memory, QStringLiteral("not enough memory"));
     }
     // By const reference on purpose: Qt 6.4's move overload announces the
     // result only up to the first gap (result 0 is missing until the script
@@ -157,6 +159,9 @@ int callHost(lua_State *L)
             args.append(Value::read(L, i, Worker::argumentPath(i)));
     } catch (const QIsleError &e) {
         worker->raise(L, QIsleError::Kind::Conversion, e.message());
+    } catch (const std::bad_alloc &) {
+        // No C++ exception may unwind through Lua's C frames.
+        worker->raise(L, QIsleError::Kind::Memory, QStringLiteral("not enough memory"));
     }
 
     QVariant result;
@@ -179,6 +184,9 @@ int callHost(lua_State *L)
         Value::push(L, result, QStringLiteral("result"));
     } catch (const QIsleError &e) {
         worker->raise(L, QIsleError::Kind::Conversion, e.message());
+    } catch (const std::bad_alloc &) {
+        // No C++ exception may unwind through Lua's C frames.
+        worker->raise(L, QIsleError::Kind::Memory, QStringLiteral("not enough memory"));
     }
     return 1;
 }
