@@ -39,16 +39,17 @@ struct QIsleOptions
         // ThreadSanitizer, QISLE_STOP_MODE not set to "hook"), else Hook.
         Automatic,
         // Scripts run with no Lua hook at all, at full speed. While requests
-        // run, a per-thread timer signal (SIGURG, chained to any previous
-        // handler) arms a one-shot hook every stopPollInterval to look.
+        // run, a monitor thread looks at them every stopPollInterval; only a
+        // request that must stop or pause gets a signal (SIGURG, chained to
+        // any previous handler) that arms a one-shot hook on its thread.
         Signal,
         // An always-on count hook every hookInterval instructions. Portable;
         // costs CPU-bound scripts about half their speed.
         Hook,
     };
     StopMode stopMode = StopMode::Automatic;
-    // Signal mode: how often a running request is looked at; bounds the
-    // latency of cancel(), suspend() and timeouts.
+    // Signal mode: how often the monitor looks at a running request; bounds
+    // the latency of cancel(), suspend() and timeouts.
     std::chrono::microseconds stopPollInterval{250};
     // Hook mode: instructions between two checks.
     int hookInterval = 1000;
