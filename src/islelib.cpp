@@ -168,9 +168,11 @@ int callHost(lua_State *L)
     try {
         result = (*fn)(args);
     } catch (const QIsleError &e) {
-        // A stop that reached host code (a nested blocking call) stays a stop.
+        // A stop that reached host code (a nested blocking call) stays a stop,
+        // also when it is the outer request's.
         if (worker->stopControl().stopping())
             worker->stopControl().raiseStop(L);
+        worker->stopControl().checkpoint(L);
         worker->raise(L, QIsleError::Kind::Callback, e.message());
     } catch (const std::exception &e) {
         worker->raise(L, QIsleError::Kind::Callback, QString::fromLocal8Bit(e.what()));

@@ -60,6 +60,12 @@ QIslePrivate::QIslePrivate(QIsle *q, const QIsleOptions &options)
 {
 }
 
+QIslePrivate::~QIslePrivate()
+{
+    if (!abandoned)
+        delete thread;
+}
+
 QFuture<QVariant> QIslePrivate::submit(std::unique_ptr<Request> request)
 {
     QFuture<QVariant> future = request->promise.future();
@@ -119,12 +125,12 @@ void QIslePrivate::join(bool aborting)
             qCWarning(lcIsle, "QIsle thread '%s' did not stop within %lld ms; abandoning its VM",
                       qPrintable(options.threadName), qlonglong(options.shutdownTimeout.count()));
             queue->abandon();
-            thread = nullptr;
+            abandoned = true; // the QThread object is leaked: it still runs
             return;
         }
     }
-    delete thread;
-    thread = nullptr;
+    // The QThread object itself lives on until ~QIslePrivate: other threads
+    // may still compare against it in onLuaThread().
 }
 
 QIsle::QIsle(const QIsleOptions &options) : d(std::make_unique<QIslePrivate>(this, options))

@@ -43,6 +43,7 @@ class QIslePrivate
 {
 public:
     explicit QIslePrivate(QIsle *q, const QIsleOptions &options);
+    ~QIslePrivate();
 
     // Queues a request, or answers it at once (Shutdown, Busy; inline on the
     // Lua thread for blocking calls).
@@ -57,9 +58,10 @@ public:
     QIsle *q;
     const QIsleOptions options;
     std::shared_ptr<RequestQueue> queue;
-    IsleThread *thread; // owned; leaked on purpose when abandoned
+    IsleThread *thread; // owned, never reassigned; leaked on purpose when abandoned
     QMutex joinMutex;   // shutdown() and ~QIsle() may race
     bool joined = false;
+    bool abandoned = false;
     QIsleOptions::StopMode stopMode = QIsleOptions::StopMode::Hook; // set by spawn()
     // The allocator's byte counter; outlives the VM. Set on the Lua thread by
     // spawn()'s init request, before spawn() returns; read-only after.

@@ -46,9 +46,16 @@ void tst_Cancel::cancelRunningLoops()
 {
     QFETCH(QString, chunk);
     auto isle = QIsle::spawn();
+    std::atomic<bool> running{false};
+    isle->registerFunction(QStringLiteral("running"), [&](const QVariantList &) {
+        running = true;
+        return QVariant();
+    });
     isle->eval(QStringLiteral("started = false"));
-    QFuture<QVariant> f = isle->spawnEval(QStringLiteral("started = true\n") + chunk);
-    QThread::msleep(30);
+    QFuture<QVariant> f = isle->spawnEval(QStringLiteral("started = true running()\n") + chunk);
+    // A loaded machine may not have started it yet: cancel it while it runs.
+    QTRY_VERIFY_WITH_TIMEOUT(running.load(), 10000);
+    QThread::msleep(10);
     QVERIFY(!f.isFinished());
     f.cancel();
     QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 5000);

@@ -371,13 +371,20 @@ void tst_Progress::sleepReturns()
 void tst_Progress::canceledInCloseHandler()
 {
     auto isle = QIsle::spawn();
+    std::atomic<bool> started{false};
+    isle->registerFunction(QStringLiteral("started"), [&](const QVariantList &) {
+        started = true;
+        return QVariant();
+    });
     QFuture<QVariant> f = isle->spawnEval(QStringLiteral(
             "local guard <close> = setmetatable({}, {__close = function()\n"
             "  cleanupSaw = isle.canceled()\n"
             "end})\n"
             "seenBefore = isle.canceled()\n"
+            "started()\n"
             "while true do end"));
-    QTest::qWait(30);
+    // Canceled while still queued it would never run: wait until it runs.
+    QTRY_VERIFY_WITH_TIMEOUT(started.load(), 10000);
     f.cancel();
     QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 5000);
     QCOMPARE(isle->eval(QStringLiteral("return seenBefore")), QVariant(false));
