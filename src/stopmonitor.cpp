@@ -7,6 +7,9 @@
 #include <csignal>
 #include <thread>
 
+#include <sched.h>
+#include <unistd.h>
+
 StopMonitor &StopMonitor::instance()
 {
     // Leaked on purpose: the monitor thread may outlive static destruction.
@@ -23,6 +26,13 @@ StopMonitor::StopMonitor()
         sigaddset(&blocked, SIGURG);
         pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
         pthread_setname_np(pthread_self(), "QIsle stop");
+        // Whoever created it may have been pinned to a CPU: the monitor must
+        // not compete with a Lua thread pinned there too.
+        cpu_set_t all;
+        CPU_ZERO(&all);
+        for (long cpu = 0, n = sysconf(_SC_NPROCESSORS_ONLN); cpu < n && cpu < CPU_SETSIZE; ++cpu)
+            CPU_SET(cpu, &all);
+        pthread_setaffinity_np(pthread_self(), sizeof all, &all);
         run();
     });
     thread.detach();
