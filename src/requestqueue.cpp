@@ -28,13 +28,13 @@ void RequestQueue::wakeLocked()
     QCoreApplication::postEvent(m_worker, new QEvent(Worker::DrainEvent));
 }
 
-RequestQueue::Batch RequestQueue::takeBatch()
+RequestQueue::Batch RequestQueue::takeBatch(bool markIdle)
 {
     QMutexLocker lock(&m_mutex);
     Batch batch;
     batch.swap(m_queue);
     m_queued.store(0, std::memory_order_relaxed);
-    if (batch.empty())
+    if (batch.empty() && markIdle)
         m_scheduled = false;
     return batch;
 }

@@ -32,8 +32,9 @@ public:
 
     // Takes the request on success; on failure the caller still owns it.
     PushResult push(std::unique_ptr<Request> &request);
-    // Lua thread: everything queued so far; empty marks the worker idle.
-    Batch takeBatch();
+    // Lua thread: everything queued so far; empty marks the worker idle
+    // (the next push posts a wake-up) unless markIdle is false.
+    Batch takeBatch(bool markIdle = true);
     // Lua thread: spins up to `spin` for a request to arrive, without
     // taking the lock; true when one did (lowLatencySpin).
     bool spinForWork(std::chrono::microseconds spin) const;

@@ -76,10 +76,14 @@ void Worker::drain()
 {
     m_stop.burstBegin();
     for (;;) {
-        RequestQueue::Batch batch = m_queue->takeBatch();
-        // lowLatencySpin: look a while longer before going back to sleep.
-        if (batch.empty() && m_options.lowLatencySpin.count() > 0 && m_queue->spinForWork(m_options.lowLatencySpin))
+        // lowLatencySpin: before going back to sleep, look a while longer --
+        // still marked busy, so callers post no wake-up meanwhile.
+        const bool spin = m_options.lowLatencySpin.count() > 0;
+        RequestQueue::Batch batch = m_queue->takeBatch(!spin);
+        if (batch.empty() && spin) {
+            m_queue->spinForWork(m_options.lowLatencySpin);
             batch = m_queue->takeBatch();
+        }
         if (batch.empty()) {
             m_stop.burstEnd();
             return;
