@@ -141,7 +141,9 @@ void StopControl::install(lua_State *L, const QIsleOptions &options, std::functi
     using Mode = QIsleOptions::StopMode;
     m_mode = options.stopMode;
     if (m_mode == Mode::Automatic)
-        m_mode = StopSignal::signalsAvailable() ? Mode::Signal : Mode::Hook;
+        m_mode = StopSignal::preferred() ? Mode::Signal : Mode::Hook;
+    if (m_mode == Mode::Signal && !StopSignal::supported())
+        m_mode = Mode::Hook; // asked for, but it cannot work here
     if (m_mode == Mode::Signal) {
         m_signal = std::make_unique<StopSignal>(options.stopPollInterval, armedHook, std::move(stopPending));
         if (!m_signal->isValid()) {

@@ -75,14 +75,19 @@ void StopWatch::signal() const
 }
 #endif
 
-bool StopSignal::signalsAvailable()
+bool StopSignal::supported()
 {
 #if defined(QISLE_HAVE_STOP_SIGNAL) && !defined(QISLE_TSAN)
-    const char *mode = std::getenv("QISLE_STOP_MODE");
-    return !(mode && std::strcmp(mode, "hook") == 0);
+    return true;
 #else
     return false;
 #endif
+}
+
+bool StopSignal::preferred()
+{
+    const char *mode = std::getenv("QISLE_STOP_MODE");
+    return supported() && !(mode && std::strcmp(mode, "hook") == 0);
 }
 
 StopSignal::StopSignal(std::chrono::microseconds interval, lua_Hook armedHook, std::function<bool()> stopPending)

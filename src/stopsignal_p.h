@@ -29,10 +29,13 @@ struct StopWatch;
 class StopSignal
 {
 public:
-    // Whether signal mode can work here: Linux, not ThreadSanitizer (it
+    // Whether signal mode can work here: Linux, and not ThreadSanitizer (it
     // holds signals back until the next libc call, which a pure Lua loop
-    // never makes), and QISLE_STOP_MODE is not "hook".
-    static bool signalsAvailable();
+    // never makes).
+    static bool supported();
+    // What StopMode::Automatic picks: supported(), and QISLE_STOP_MODE is
+    // not "hook".
+    static bool preferred();
 
     // Registers the calling thread with the monitor. stopPending is asked on
     // the monitor's thread every interval while requests run.

@@ -42,6 +42,7 @@ struct QIsleOptions
         // run, a monitor thread looks at them every stopPollInterval; only a
         // request that must stop or pause gets a signal (SIGURG, chained to
         // any previous handler) that arms a one-shot hook on its thread.
+        // Where it cannot work (not Linux, ThreadSanitizer), Hook is used.
         Signal,
         // An always-on count hook every hookInterval instructions. Portable;
         // costs CPU-bound scripts about half their speed.
