@@ -7,6 +7,8 @@
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QLoggingCategory>
 
+#include <vector>
+
 Q_LOGGING_CATEGORY(lcIsle, "qisle")
 
 namespace {
@@ -33,6 +35,16 @@ QFuture<QVariant> failedFuture(QIsleError::Kind kind, const QString &message)
     promise.setException(QIsleError(kind, message));
     promise.finish();
     return promise.future();
+}
+
+// Abandoned threads stay listed for the life of the process: their VMs are
+// leaked on purpose, not lost (leak checkers see them as reachable).
+void keepAbandoned(QThread *thread)
+{
+    static QMutex mutex;
+    static auto *abandoned = new std::vector<QThread *>;
+    QMutexLocker lock(&mutex);
+    abandoned->push_back(thread);
 }
 
 } // namespace
@@ -126,6 +138,7 @@ void QIslePrivate::join(bool aborting)
                       qPrintable(options.threadName), qlonglong(options.shutdownTimeout.count()));
             queue->abandon();
             abandoned = true; // the QThread object is leaked: it still runs
+            keepAbandoned(thread);
             return;
         }
     }
