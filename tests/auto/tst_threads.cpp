@@ -3,6 +3,9 @@
 
 #include <QtTest/QtTest>
 
+#include <thread>
+#include <vector>
+
 class tst_Threads : public QObject
 {
     Q_OBJECT
@@ -143,20 +146,19 @@ void tst_Threads::lowLatencySpin()
     auto isle = QIsle::spawn({}, options);
     isle->eval(QStringLiteral("function add(a, b) return a + b end"));
     std::atomic<int> wrong{0};
-    QList<QThread *> threads;
+    // std::thread: its join is visible to ThreadSanitizer (Qt's QThread::wait
+    // is not instrumented in Debian's Qt).
+    std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
-        threads << QThread::create([&, t] {
+        threads.emplace_back([&, t] {
             for (int i = 0; i < 300; ++i) {
                 if (isle->call(QStringLiteral("add"), {t, i}) != QVariant(qlonglong(t + i)))
                     ++wrong;
             }
         });
-        threads.last()->start();
     }
-    for (QThread *thread : threads) {
-        QVERIFY(thread->wait(60000));
-        delete thread;
-    }
+    for (std::thread &thread : threads)
+        thread.join();
     QCOMPARE(wrong.load(), 0);
     QThread::msleep(20);
     QCOMPARE(isle->call(QStringLiteral("add"), {40, 2}), QVariant(qlonglong(42)));
