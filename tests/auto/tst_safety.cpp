@@ -669,6 +669,13 @@ void tst_Safety::uninterruptibleCodeIsAbandoned_data()
 void tst_Safety::uninterruptibleCodeIsAbandoned()
 {
     QFETCH(QString, chunk);
+#if defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer replaces memchr/memcmp with its own: the quadratic
+    // search then ends (or fails) in well under a second, so there is
+    // nothing left to abandon. The looping __gc row still runs.
+    if (chunk.contains(QLatin1String("find(")))
+        QSKIP("the plain find is not long-running under AddressSanitizer");
+#endif
     QIsleOptions options;
     options.shutdownTimeout = 200ms;
     // No timeout: in signal mode a deadline passed between the two C calls
