@@ -4,6 +4,8 @@
 
 #include <QtCore/QCoreApplication>
 
+#include <algorithm>
+
 RequestQueue::PushResult RequestQueue::push(std::unique_ptr<Request> &request)
 {
     QMutexLocker lock(&m_mutex);
@@ -170,4 +172,18 @@ bool RequestQueue::stopPending() const
         return false;
     return m_running->isCanceled() || m_running->isSuspending()
             || std::chrono::steady_clock::now() >= m_runningDeadline;
+}
+
+std::chrono::steady_clock::time_point RequestQueue::tightenDeadline(std::chrono::steady_clock::time_point deadline)
+{
+    QMutexLocker lock(&m_mutex);
+    const auto previous = m_runningDeadline;
+    m_runningDeadline = std::min(previous, deadline);
+    return previous;
+}
+
+void RequestQueue::restoreDeadline(std::chrono::steady_clock::time_point deadline)
+{
+    QMutexLocker lock(&m_mutex);
+    m_runningDeadline = deadline;
 }

@@ -54,6 +54,10 @@ public:
     void close();
     // close(), and cancel everything queued and the running request (~QIsle).
     void abort();
+    // Lua thread, around a nested request: watch its deadline too if it
+    // comes first; returns the deadline to restore afterwards.
+    std::chrono::steady_clock::time_point tightenDeadline(std::chrono::steady_clock::time_point deadline);
+    void restoreDeadline(std::chrono::steady_clock::time_point deadline);
     // Any thread: the running request must stop (canceled, past its
     // deadline) or pause (suspend requested, not yet in effect).
     bool stopPending() const;

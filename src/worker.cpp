@@ -127,9 +127,14 @@ void Worker::run(Request &request)
         running.deadline = std::chrono::steady_clock::now() + timeout;
 
     const bool outermost = m_depth == 0;
+    // A nested request's own deadline may come first: the stop monitor must
+    // watch the earliest one (restored when the nested request ends).
+    std::chrono::steady_clock::time_point outerDeadline;
     if (outermost) {
         m_queue->setRunning(&request.state, running.deadline);
         m_error = {};
+    } else {
+        outerDeadline = m_queue->tightenDeadline(running.deadline);
     }
     ++m_depth;
     lua_State *L = activeState();
@@ -153,6 +158,8 @@ void Worker::run(Request &request)
     --m_depth;
     if (outermost)
         m_queue->clearRunning();
+    else
+        m_queue->restoreDeadline(outerDeadline);
 
     if (running.stop == QIsleError::Kind::Cancelled) {
         promise.future().cancel(); // an outer request's cancel stops this one too

@@ -37,6 +37,8 @@ private Q_SLOTS:
     void suspendResume();
     void timeoutInEachMode_data() { modeRows(); }
     void timeoutInEachMode();
+    void nestedRequestTimeout_data() { modeRows(); }
+    void nestedRequestTimeout();
     void cancelsRacingCompletion_data() { modeRows(); }
     void cancelsRacingCompletion();
 
@@ -168,6 +170,28 @@ void tst_StopMode::timeoutInEachMode()
             QCOMPARE(e.kind(), QIsleError::Kind::Timeout);
         }
     }
+}
+
+void tst_StopMode::nestedRequestTimeout()
+{
+    // A blocking call made from a host function runs nested; its own
+    // timeout is watched while the outer request has none.
+    QFETCH(Mode, mode);
+    auto isle = spawnIn(mode);
+    QIsle *raw = isle.get();
+    isle->registerFunction(QStringLiteral("spinWithTimeout"), [raw](const QVariantList &) {
+        QIsleRequestOptions options;
+        options.timeout = std::chrono::milliseconds(30);
+        try {
+            raw->eval(QStringLiteral("while true do end"), options);
+        } catch (const QIsleError &e) {
+            return QVariant(QIsleError::kindName(e.kind()));
+        }
+        return QVariant(QStringLiteral("not stopped"));
+    });
+    QFuture<QVariant> f = isle->spawnEval(QStringLiteral("return spinWithTimeout()"));
+    QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 10000);
+    QCOMPARE(QIsle::waitFor(f), QVariant(QStringLiteral("Timeout")));
 }
 
 void tst_StopMode::cancelsRacingCompletion()
