@@ -660,22 +660,16 @@ void tst_Safety::uninterruptibleCodeIsAbandoned_data()
 {
     // C code and finalizers run without hook checks: neither cancel() nor a
     // timeout reaches them. Only the destructor's bound is left. (Pattern
-    // searches are guarded, see patternsAreCancellable; a plain find is not.)
+    // searches are guarded, see patternsAreCancellable; a plain find of a
+    // huge needle is not, but how long it takes depends on the libc's
+    // memcmp -- sanitizers replace it -- so it is no reliable row here.)
     QTest::addColumn<QString>("chunk");
     QTest::addRow("looping __gc") << "setmetatable({}, { __gc = function() while true do end end }) collectgarbage()";
-    QTest::addRow("plain find, quadratic") << "return (('a'):rep(2^25)):find(('a'):rep(2^20) .. 'b', 1, true)";
 }
 
 void tst_Safety::uninterruptibleCodeIsAbandoned()
 {
     QFETCH(QString, chunk);
-#if defined(__SANITIZE_ADDRESS__)
-    // AddressSanitizer replaces memchr/memcmp with its own: the quadratic
-    // search then ends (or fails) in well under a second, so there is
-    // nothing left to abandon. The looping __gc row still runs.
-    if (chunk.contains(QLatin1String("find(")))
-        QSKIP("the plain find is not long-running under AddressSanitizer");
-#endif
     QIsleOptions options;
     options.shutdownTimeout = 200ms;
     // No timeout: in signal mode a deadline passed between the two C calls
