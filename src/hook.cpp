@@ -227,8 +227,18 @@ void StopControl::checkpoint(lua_State *L)
         return;
     // Blocks while suspended; cancel() wakes it.
     m_current->request->promise.suspendIfRequested();
+    const auto now = std::chrono::steady_clock::now();
+    if (m_current->stop) {
+        // Raised already: cleanup code (__close handlers) gets a moment to
+        // run before the hook raises it again. pcall, xpcall and
+        // coroutine.resume re-raise at once on their own.
+        if (now - m_current->stopRaisedAt >= std::chrono::milliseconds(10))
+            raiseStop(L);
+        return;
+    }
     if (auto kind = pendingStop()) {
         m_current->stop = kind;
+        m_current->stopRaisedAt = now;
         raiseStop(L);
     }
 }

@@ -25,6 +25,7 @@ struct RunningRequest
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
     RunningRequest *outer = nullptr;
     std::optional<QIsleError::Kind> stop; // set once the stop is being raised
+    std::chrono::steady_clock::time_point stopRaisedAt;
     int nextResultIndex = 1;              // isle.emit(): result 0 is the return value
     lua_State *previousRunning = nullptr; // StopSignal::running() before this request
 };
