@@ -7,7 +7,7 @@ packages=(
     qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-layouts
     qml6-module-qtquick-window qml6-module-qtquick-templates qml6-module-qtqml-workerscript
     qml6-module-qttest
-    liblua5.4-dev libqscintilla2-qt6-dev
+    liblua5.4-dev lua5.4 libqscintilla2-qt6-dev doxygen
     libgtest-dev libbenchmark-dev
     clang-14 libclang-rt-14-dev valgrind
     xvfb xauth

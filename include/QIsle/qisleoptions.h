@@ -85,4 +85,10 @@ struct QIsleRequestOptions
     // Longest this request may run, counted from its start: -1 = the isle's
     // QIsleOptions::timeout, 0 = none, else this.
     std::chrono::milliseconds timeout{-1};
+    // The chunk name of an eval/spawnEval chunk, with Lua's load()
+    // convention: "@scripts/a.lua" names a file (errors read
+    // "scripts/a.lua:3: ..."), "=name" is used as is ("name:3: ..."),
+    // anything else is source text ([string "..."]). Empty means "=eval".
+    // Scripts see it in error strings, tracebacks and debug.getinfo().source.
+    QString chunkName;
 };

@@ -3,7 +3,7 @@
 
 #include <QtTest/QtTest>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 #include <cmath>
 

@@ -3,7 +3,7 @@
 
 #include <QtTest/QtTest>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 class tst_Exec : public QObject
 {

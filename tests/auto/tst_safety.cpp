@@ -5,7 +5,7 @@
 
 #include <QtTest/QtTest>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 #include <atomic>
 #include <string>

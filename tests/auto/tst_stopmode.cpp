@@ -4,7 +4,7 @@
 
 #include <QtTest/QtTest>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 using Mode = QIsleOptions::StopMode;
 Q_DECLARE_METATYPE(QIsleOptions::StopMode)

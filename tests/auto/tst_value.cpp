@@ -15,7 +15,7 @@
 #include <QtCore/qfloat16.h>
 #include <QtTest/QtTest>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 #include <cmath>
 #include <limits>

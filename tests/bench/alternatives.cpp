@@ -12,7 +12,7 @@
 #include <QtQml/QJSEngine>
 #endif
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 namespace {
 

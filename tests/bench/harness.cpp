@@ -9,7 +9,7 @@
 #include <QtCore/QSysInfo>
 #include <QtCore/QVariant>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 #include <algorithm>
 #include <cmath>

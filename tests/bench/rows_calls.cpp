@@ -8,7 +8,7 @@
 
 #include <QIsle/QIsle>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 #include <vector>
 

@@ -8,7 +8,7 @@
 #include <QtCore/QFile>
 #include <QtCore/QThread>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 #include <algorithm>
 #include <atomic>

@@ -5,7 +5,7 @@
 
 #include <QIsle/QIsle>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 namespace Rows {
 namespace {

@@ -15,7 +15,7 @@
 
 #include <QtCore/QCoreApplication>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 #include <chrono>
 #include <cstdio>

@@ -24,7 +24,7 @@
 #include <QtCore/QStringDecoder>
 #include <QtCore/QUrl>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 #include <cmath>
 #include <cstdint>

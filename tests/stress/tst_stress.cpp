@@ -9,7 +9,7 @@
 #include <QtCore/QRandomGenerator>
 #include <QtTest/QtTest>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 #include <atomic>
 #include <condition_variable>

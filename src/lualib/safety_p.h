@@ -7,7 +7,7 @@
 
 #include <QIsle/qisleoptions.h>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 // What a script may reach (see README, "Safety"). Whatever the preset, a
 // script can never end the host process, load a precompiled chunk or take the

@@ -5,12 +5,15 @@
 //  change without notice.
 #pragma once
 
-#include "request_p.h"
-#include "stopsignal_p.h"
+#include "stop/stopsignal_p.h"
 
+#include <QIsle/qisleerror.h>
 #include <QIsle/qisleoptions.h>
 
-#include <lua.hpp>
+#include <QtCore/QPromise>
+#include <QtCore/QVariant>
+
+#include <QIsle/QIsleLua>
 
 #include <chrono>
 #include <functional>
@@ -21,7 +24,7 @@
 // blocking call is made on the Lua thread itself (it runs inline).
 struct RunningRequest
 {
-    Request *request = nullptr;
+    QPromise<QVariant> *promise = nullptr; // the request's: canceled, suspended, results
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
     RunningRequest *outer = nullptr;
     std::optional<QIsleError::Kind> stop; // set once the stop is being raised
@@ -48,6 +51,9 @@ class StopControl
 public:
     StopControl();
     ~StopControl();
+
+    // The StopControl of the VM that L (or any coroutine of it) belongs to.
+    static StopControl &from(lua_State *L);
 
     // Chooses the mode, installs the hook or the stop signal, and replaces
     // pcall, xpcall, coroutine.resume and coroutine.wrap with stop-aware

@@ -5,7 +5,7 @@
 //  change without notice.
 #pragma once
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 #include <QtCore/qglobal.h>
 

@@ -1,12 +1,12 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
-#include "worker_p.h"
+#include "isle/worker_p.h"
 
-#include "islelib_p.h"
-#include "requestqueue_p.h"
-#include "safety_p.h"
-#include "luaexception_p.h"
-#include "stackguard_p.h"
-#include "value_p.h"
+#include "lualib/islelib_p.h"
+#include "isle/requestqueue_p.h"
+#include "lualib/safety_p.h"
+#include "luautil/luaexception_p.h"
+#include "luautil/stackguard_p.h"
+#include "values/value_p.h"
 
 #include <QtCore/QThread>
 
@@ -14,8 +14,7 @@
 const QEvent::Type Worker::DrainEvent = QEvent::Type(QEvent::registerEventType());
 
 namespace {
-constexpr char ChunkName[] = "=eval";
-constexpr QLatin1String ChunkPrefix("eval:");
+constexpr char DefaultChunkName[] = "=eval";
 } // namespace
 
 const QString &Worker::argumentPath(int i)
@@ -45,7 +44,7 @@ Worker::Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options)
 {
     m_L = lua_newstate(&Allocator::allocate, &m_allocator);
     if (m_L)
-        *static_cast<Worker **>(lua_getextraspace(m_L)) = this;
+        m_context.attach(m_L);
 }
 
 Worker::~Worker()
@@ -120,7 +119,7 @@ void Worker::run(Request &request)
     }
 
     RunningRequest running;
-    running.request = &request;
+    running.promise = &request.promise;
     // request.timeout: > 0 its own, 0 the isle's, < 0 none (QIsleRequestOptions).
     const auto timeout = request.timeout.count() != 0 ? request.timeout : m_options.timeout;
     if (timeout.count() > 0)
@@ -148,7 +147,7 @@ void Worker::run(Request &request)
     const int status = lua_pcall(L, 1, 0, base + 1);
     std::optional<QIsleError> error;
     if (status != LUA_OK) {
-        error = makeError(L, status);
+        error = makeError(L, status, request);
         if (status == LUA_ERRMEM || error->kind() == QIsleError::Kind::Memory)
             lua_gc(L, LUA_GCCOLLECT); // serve the next request with what can be freed
     }
@@ -206,7 +205,8 @@ QVariant Worker::execute(lua_State *L, Request &request)
     case Request::Type::Eval: {
         const QByteArray &code = request.utf8;
         // "t": text only; precompiled chunks never load.
-        const int status = luaL_loadbufferx(L, code.constData(), size_t(code.size()), ChunkName, "t");
+        const char *name = request.chunkName.isEmpty() ? DefaultChunkName : request.chunkName.constData();
+        const int status = luaL_loadbufferx(L, code.constData(), size_t(code.size()), name, "t");
         if (status == LUA_ERRSYNTAX)
             raise(L, QIsleError::Kind::Syntax, QString::fromUtf8(lua_tostring(L, -1)));
         if (status != LUA_OK)
@@ -291,7 +291,24 @@ int Worker::messageHandler(lua_State *L)
     return 1;
 }
 
-QIsleError Worker::makeError(lua_State *L, int status)
+// "name:" as Lua writes it in front of an error of this request's chunk
+// (luaO_chunkid: "=x" as is, "@file" shortened, source text as [string "..."]).
+// Lua's own function computes it: load an empty chunk of that name.
+QString Worker::chunkPrefix(lua_State *L, const Request &request)
+{
+    const char *name = request.chunkName.isEmpty() ? DefaultChunkName : request.chunkName.constData();
+    if (!lua_checkstack(L, 2))
+        return {};
+    if (luaL_loadbufferx(L, "", 0, name, "t") != LUA_OK) {
+        lua_pop(L, 1); // the memory error's message
+        return {};
+    }
+    lua_Debug ar;
+    lua_getinfo(L, ">S", &ar); // pops the function
+    return QString::fromUtf8(ar.short_src) + QLatin1Char(':');
+}
+
+QIsleError Worker::makeError(lua_State *L, int status, const Request &request)
 {
     using Kind = QIsleError::Kind;
     if (RunningRequest *running = m_stop.current(); running && running->stop)
@@ -315,14 +332,18 @@ QIsleError Worker::makeError(lua_State *L, int status)
         kind = *m_error.kind; // raise()'s error, possibly prefixed by a position
 
     int line = m_error.line;
-    // "eval:7: message": the line moves into line(), the message stays readable.
-    if (message.startsWith(ChunkPrefix)) {
-        const qsizetype colon = message.indexOf(QLatin1Char(':'), ChunkPrefix.size());
-        bool ok = false;
-        const int prefixLine = message.mid(ChunkPrefix.size(), colon - ChunkPrefix.size()).toInt(&ok);
-        if (colon > 0 && ok) {
-            line = prefixLine;
-            message = message.mid(colon + 1).trimmed();
+    // "name:7: message" naming this request's own chunk: the line moves into
+    // line(), the message stays readable. Another chunk's prefix is kept.
+    if (request.type == Request::Type::Eval) {
+        const QString prefix = chunkPrefix(L, request);
+        if (!prefix.isEmpty() && message.startsWith(prefix)) {
+            const qsizetype colon = message.indexOf(QLatin1Char(':'), prefix.size());
+            bool ok = false;
+            const int prefixLine = message.mid(prefix.size(), colon - prefix.size()).toInt(&ok);
+            if (colon > 0 && ok) {
+                line = prefixLine;
+                message = message.mid(colon + 1).trimmed();
+            }
         }
     }
     return QIsleError(kind, message, kind == Kind::Syntax ? QString() : m_error.traceback, line);

@@ -1,5 +1,5 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
-#include "allocator_p.h"
+#include "lualib/allocator_p.h"
 
 #include <cstdlib>
 

@@ -23,11 +23,20 @@ struct Request
     QVariantList args;         // Call
     QIsle::ExecFunction fn;    // Exec
     std::chrono::milliseconds timeout{0}; // > 0 own, 0 the isle's, < 0 none; counted from the start
+    QByteArray chunkName;      // Eval: Lua's load() chunk name, UTF-8 ("=eval" when empty)
     // The promise and a handle on the same state: ~QIsle can still finish
     // the future of a request whose VM it abandons (QPromise cannot be
     // shared across threads; the interface's members lock).
     QFutureInterface<QVariant> state{QFutureInterfaceBase::State::Pending};
     QPromise<QVariant> promise{state};
 
-    Request(Type t) : type(t) { promise.start(); }
+    Request(Type t, const QIsleRequestOptions &options) : type(t)
+    {
+        // QIsleRequestOptions::timeout (-1 the isle's, 0 none) as timeout above.
+        const qint64 ms = options.timeout.count();
+        timeout = std::chrono::milliseconds(ms < 0 ? 0 : ms == 0 ? -1 : ms);
+        if (!options.chunkName.isEmpty())
+            chunkName = options.chunkName.toUtf8();
+        promise.start();
+    }
 };

@@ -1,8 +1,8 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
-#include "safety_p.h"
+#include "lualib/safety_p.h"
 
-#include "patternguard_p.h"
-#include "stackguard_p.h"
+#include "lualib/patternguard_p.h"
+#include "luautil/stackguard_p.h"
 
 namespace {
 

@@ -1,8 +1,8 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
-#include "value_p.h"
+#include "values/value_p.h"
 
-#include "luaexception_p.h"
-#include "stackguard_p.h"
+#include "luautil/luaexception_p.h"
+#include "luautil/stackguard_p.h"
 
 #include <QtCore/QAssociativeIterable>
 #include <QtCore/QHash>

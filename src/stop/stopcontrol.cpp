@@ -1,20 +1,20 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
-#include "hook_p.h"
-#include "worker_p.h"
+#include "stop/stopcontrol_p.h"
+#include "luautil/statecontext_p.h"
 
 namespace {
 
 // Hook mode: always on.
 void countHook(lua_State *L, lua_Debug *)
 {
-    Worker::from(L)->stopControl().checkpoint(L);
+    StopControl::from(L).checkpoint(L);
 }
 
 // Signal mode: armed by the stop signal for one look, then gone.
 void armedHook(lua_State *L, lua_Debug *)
 {
     lua_sethook(L, nullptr, 0, 0);
-    Worker::from(L)->stopControl().checkpoint(L);
+    StopControl::from(L).checkpoint(L);
 }
 
 // pcall/xpcall continuation, as in Lua's lbaselib.c, plus: a stop is never
@@ -22,7 +22,7 @@ void armedHook(lua_State *L, lua_Debug *)
 int finishProtectedCall(lua_State *L, int status, lua_KContext extra)
 {
     if (status != LUA_OK && status != LUA_YIELD) {
-        if (Worker::from(L)->stopControl().stopping())
+        if (StopControl::from(L).stopping())
             lua_error(L); // the stop's error value is on top
         lua_pushboolean(L, 0);
         lua_pushvalue(L, -2);
@@ -44,7 +44,7 @@ int guardedPcall(lua_State *L)
 // handler that loops could never be stopped: skip it while a stop is raised.
 int guardedMessageHandler(lua_State *L)
 {
-    if (Worker::from(L)->stopControl().stopping())
+    if (StopControl::from(L).stopping())
         return 1;
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
@@ -77,7 +77,7 @@ int guardedResume(lua_State *L)
         RunningScope running(co ? co : L);
         lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
     }
-    StopControl &stop = Worker::from(L)->stopControl();
+    StopControl &stop = StopControl::from(L);
     if (stop.stopping())
         stop.raiseStop(L);
     stop.checkpoint(L); // a stop that arrived while the coroutine ran
@@ -99,7 +99,7 @@ int resumeWrapped(lua_State *L)
         RunningScope running(co);
         status = lua_resume(co, L, nargs, &nresults);
     }
-    StopControl &stop = Worker::from(L)->stopControl();
+    StopControl &stop = StopControl::from(L);
     if (status == LUA_OK || status == LUA_YIELD) {
         if (!lua_checkstack(L, nresults + 1)) {
             lua_pop(co, nresults);
@@ -134,6 +134,11 @@ int guardedWrap(lua_State *L)
 } // namespace
 
 StopControl::StopControl() = default;
+
+StopControl &StopControl::from(lua_State *L)
+{
+    return *StateContext::of(L)->stop;
+}
 StopControl::~StopControl() = default;
 
 void StopControl::install(lua_State *L, const QIsleOptions &options, std::function<bool()> stopPending)
@@ -209,7 +214,7 @@ std::optional<QIsleError::Kind> StopControl::pendingStop() const
     std::chrono::steady_clock::time_point now{};
     // An outer request's stop stops the nested ones too.
     for (RunningRequest *r = m_current; r; r = r->outer) {
-        if (r->request->promise.isCanceled())
+        if (r->promise->isCanceled())
             return QIsleError::Kind::Cancelled;
         if (r->deadline != std::chrono::steady_clock::time_point::max()) {
             if (now == std::chrono::steady_clock::time_point{})
@@ -226,7 +231,7 @@ void StopControl::checkpoint(lua_State *L)
     if (!m_current)
         return;
     // Blocks while suspended; cancel() wakes it.
-    m_current->request->promise.suspendIfRequested();
+    m_current->promise->suspendIfRequested();
     const auto now = std::chrono::steady_clock::now();
     if (m_current->stop) {
         // Raised already: cleanup code (__close handlers) gets a moment to

@@ -5,7 +5,7 @@
 //  change without notice.
 #pragma once
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 // Lua's pattern matcher is C: a pattern that backtracks catastrophically
 // (`('a'):rep(40):find(('a*'):rep(40) .. 'b')`) would run for ages with no

@@ -1,10 +1,10 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
-#include "islelib_p.h"
+#include "lualib/islelib_p.h"
 
-#include "luaexception_p.h"
-#include "stackguard_p.h"
-#include "value_p.h"
-#include "worker_p.h"
+#include "luautil/luaexception_p.h"
+#include "luautil/stackguard_p.h"
+#include "values/value_p.h"
+#include "isle/worker_p.h"
 
 #include <QtCore/QThread>
 
@@ -36,7 +36,7 @@ int print(lua_State *L)
 
 RunningRequest *running(lua_State *L)
 {
-    RunningRequest *r = Worker::from(L)->stopControl().current();
+    RunningRequest *r = StopControl::from(L).current();
     if (!r)
         luaL_error(L, "no request is running");
     return r;
@@ -61,14 +61,14 @@ int progress(lua_State *L)
 {
     RunningRequest *r = running(L);
     // A natural place to stop or pause, whatever the hook's mode.
-    Worker::from(L)->stopControl().checkpoint(L);
+    StopControl::from(L).checkpoint(L);
     int value = toProgress(luaL_checknumber(L, 1));
     const bool hasMaximum = !lua_isnoneornil(L, 2);
     const int maximum = hasMaximum ? toProgress(luaL_checknumber(L, 2)) : 0;
     const bool hasText = !lua_isnoneornil(L, 3);
     const QString text = hasText ? QString::fromUtf8(luaL_checkstring(L, 3)) : QString();
 
-    QPromise<QVariant> &promise = r->request->promise;
+    QPromise<QVariant> &promise = *r->promise;
     const QFuture<QVariant> future = promise.future();
     if (hasMaximum
         && (future.progressMaximum() != maximum || future.progressMinimum() != 0
@@ -88,7 +88,7 @@ int emitResult(lua_State *L)
 {
     RunningRequest *r = running(L);
     luaL_checkany(L, 1);
-    Worker::from(L)->stopControl().checkpoint(L);
+    StopControl::from(L).checkpoint(L);
     QVariant value;
     try {
         value = Value::read(L, 1, QStringLiteral("emit"));
@@ -102,7 +102,7 @@ int emitResult(lua_State *L)
     // returns), so resultReadyAt(i) would fire at the end; this overload
     // announces index i at once.
     const QVariant &emitted = value;
-    r->request->promise.addResult(emitted, r->nextResultIndex++);
+    r->promise->addResult(emitted, r->nextResultIndex++);
     return 0;
 }
 
@@ -113,7 +113,7 @@ int sleepFor(lua_State *L)
 {
     using Clock = std::chrono::steady_clock;
     const lua_Number ms = luaL_checknumber(L, 1);
-    StopControl &stop = Worker::from(L)->stopControl();
+    StopControl &stop = StopControl::from(L);
     // Past about 30 years (or inf), sleep until stopped.
     constexpr lua_Number Forever = 1e12;
     const auto end = ms >= Forever ? Clock::time_point::max()
@@ -132,7 +132,7 @@ int sleepFor(lua_State *L)
 // isle.canceled(): whether the request is being stopped (for cleanup code).
 int canceled(lua_State *L)
 {
-    StopControl &stop = Worker::from(L)->stopControl();
+    StopControl &stop = StopControl::from(L);
     lua_pushboolean(L, stop.stopping() || stop.pendingStop().has_value());
     return 1;
 }

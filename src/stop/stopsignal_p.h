@@ -7,7 +7,7 @@
 
 #include <QtCore/qglobal.h>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 #include <chrono>
 #include <functional>

@@ -5,7 +5,7 @@
 //  change without notice.
 #pragma once
 
-#include "requestqueue_p.h"
+#include "isle/requestqueue_p.h"
 
 #include <QIsle/qisle.h>
 
@@ -44,6 +44,12 @@ class QIslePrivate
 public:
     explicit QIslePrivate(QIsle *q, const QIsleOptions &options);
     ~QIslePrivate();
+
+    // Builds a request (the only place requests are made).
+    static std::unique_ptr<Request> evalRequest(const QString &chunk, const QIsleRequestOptions &options);
+    static std::unique_ptr<Request> callRequest(const QString &function, const QVariantList &args,
+                                                const QIsleRequestOptions &options);
+    static std::unique_ptr<Request> execRequest(QIsle::ExecFunction fn, const QIsleRequestOptions &options);
 
     // Queues a request, or answers it at once (Shutdown, Busy; inline on the
     // Lua thread for blocking calls).

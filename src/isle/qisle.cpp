@@ -1,8 +1,8 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
-#include "qisle_p.h"
+#include "isle/qisle_p.h"
 
-#include "islelib_p.h"
-#include "worker_p.h"
+#include "lualib/islelib_p.h"
+#include "isle/worker_p.h"
 
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QLoggingCategory>
@@ -12,14 +12,6 @@
 Q_LOGGING_CATEGORY(lcIsle, "qisle")
 
 namespace {
-
-// QIsleRequestOptions::timeout (-1 isle's, 0 none) as Request::timeout (0 isle's, < 0 none).
-std::unique_ptr<Request> withOptions(std::unique_ptr<Request> request, const QIsleRequestOptions &options)
-{
-    const qint64 ms = options.timeout.count();
-    request->timeout = std::chrono::milliseconds(ms < 0 ? 0 : ms == 0 ? -1 : ms);
-    return request;
-}
 
 // The worker of the isle whose Lua thread calls, or nullptr.
 Worker *currentWorker()
@@ -154,8 +146,7 @@ QIsle::QIsle(const QIsleOptions &options) : d(std::make_unique<QIslePrivate>(thi
 std::unique_ptr<QIsle> QIsle::spawn(Init init, const QIsleOptions &options)
 {
     std::unique_ptr<QIsle> isle(new QIsle(options));
-    auto request = std::make_unique<Request>(Request::Type::Exec);
-    request->fn = [init = std::move(init), d = isle->d.get()](lua_State *L) {
+    auto request = isle->d->execRequest([init = std::move(init), d = isle->d.get()](lua_State *L) {
         Worker *worker = Worker::from(L);
         d->memoryUsage = worker->allocator().usage();
         worker->openLibraries(L);
@@ -163,7 +154,7 @@ std::unique_ptr<QIsle> QIsle::spawn(Init init, const QIsleOptions &options)
         if (init)
             init(L);
         return QVariant();
-    };
+    }, {});
     try {
         waitFor(isle->d->submit(std::move(request)));
     } catch (const QIsleError &e) {
@@ -178,101 +169,92 @@ QIsle::~QIsle()
     d->join(true);
 }
 
-QVariant QIsle::eval(const QString &chunk)
+// The one way a request is built: every eval/call/exec overload, blocking or
+// not, goes through these three and then through submit() or block().
+std::unique_ptr<Request> QIslePrivate::evalRequest(const QString &chunk, const QIsleRequestOptions &options)
 {
-    auto request = std::make_unique<Request>(Request::Type::Eval);
+    auto request = std::make_unique<Request>(Request::Type::Eval, options);
     request->text = chunk;
     request->utf8 = chunk.toUtf8();
-    return d->block(std::move(request));
+    return request;
+}
+
+std::unique_ptr<Request> QIslePrivate::callRequest(const QString &function, const QVariantList &args,
+                                                   const QIsleRequestOptions &options)
+{
+    auto request = std::make_unique<Request>(Request::Type::Call, options);
+    request->text = function;
+    request->utf8 = function.toUtf8();
+    request->args = args;
+    return request;
+}
+
+std::unique_ptr<Request> QIslePrivate::execRequest(QIsle::ExecFunction fn, const QIsleRequestOptions &options)
+{
+    auto request = std::make_unique<Request>(Request::Type::Exec, options);
+    request->fn = std::move(fn);
+    return request;
+}
+
+QVariant QIsle::eval(const QString &chunk)
+{
+    return d->block(d->evalRequest(chunk, {}));
 }
 
 QVariant QIsle::call(const QString &function, const QVariantList &args)
 {
-    auto request = std::make_unique<Request>(Request::Type::Call);
-    request->text = function;
-    request->utf8 = function.toUtf8();
-    request->args = args;
-    return d->block(std::move(request));
+    return d->block(d->callRequest(function, args, {}));
 }
 
 QVariant QIsle::exec(ExecFunction fn)
 {
-    auto request = std::make_unique<Request>(Request::Type::Exec);
-    request->fn = std::move(fn);
-    return d->block(std::move(request));
+    return d->block(d->execRequest(std::move(fn), {}));
 }
 
 QFuture<QVariant> QIsle::spawnEval(const QString &chunk)
 {
-    auto request = std::make_unique<Request>(Request::Type::Eval);
-    request->text = chunk;
-    request->utf8 = chunk.toUtf8();
-    return d->submit(std::move(request));
+    return d->submit(d->evalRequest(chunk, {}));
 }
 
 QFuture<QVariant> QIsle::spawnCall(const QString &function, const QVariantList &args)
 {
-    auto request = std::make_unique<Request>(Request::Type::Call);
-    request->text = function;
-    request->utf8 = function.toUtf8();
-    request->args = args;
-    return d->submit(std::move(request));
+    return d->submit(d->callRequest(function, args, {}));
 }
 
 QFuture<QVariant> QIsle::spawnExec(ExecFunction fn)
 {
-    auto request = std::make_unique<Request>(Request::Type::Exec);
-    request->fn = std::move(fn);
-    return d->submit(std::move(request));
+    return d->submit(d->execRequest(std::move(fn), {}));
 }
 
 QVariant QIsle::eval(const QString &chunk, const QIsleRequestOptions &options)
 {
-    auto request = std::make_unique<Request>(Request::Type::Eval);
-    request->text = chunk;
-    request->utf8 = chunk.toUtf8();
-    return d->block(withOptions(std::move(request), options));
+    return d->block(d->evalRequest(chunk, options));
 }
 
 QVariant QIsle::call(const QString &function, const QVariantList &args, const QIsleRequestOptions &options)
 {
-    auto request = std::make_unique<Request>(Request::Type::Call);
-    request->text = function;
-    request->utf8 = function.toUtf8();
-    request->args = args;
-    return d->block(withOptions(std::move(request), options));
+    return d->block(d->callRequest(function, args, options));
 }
 
 QVariant QIsle::exec(ExecFunction fn, const QIsleRequestOptions &options)
 {
-    auto request = std::make_unique<Request>(Request::Type::Exec);
-    request->fn = std::move(fn);
-    return d->block(withOptions(std::move(request), options));
+    return d->block(d->execRequest(std::move(fn), options));
 }
 
 QFuture<QVariant> QIsle::spawnEval(const QString &chunk, const QIsleRequestOptions &options)
 {
-    auto request = std::make_unique<Request>(Request::Type::Eval);
-    request->text = chunk;
-    request->utf8 = chunk.toUtf8();
-    return d->submit(withOptions(std::move(request), options));
+    return d->submit(d->evalRequest(chunk, options));
 }
 
 QFuture<QVariant> QIsle::spawnCall(const QString &function, const QVariantList &args,
                                    const QIsleRequestOptions &options)
 {
-    auto request = std::make_unique<Request>(Request::Type::Call);
-    request->text = function;
-    request->utf8 = function.toUtf8();
-    request->args = args;
-    return d->submit(withOptions(std::move(request), options));
+    return d->submit(d->callRequest(function, args, options));
 }
 
 QFuture<QVariant> QIsle::spawnExec(ExecFunction fn, const QIsleRequestOptions &options)
 {
-    auto request = std::make_unique<Request>(Request::Type::Exec);
-    request->fn = std::move(fn);
-    return d->submit(withOptions(std::move(request), options));
+    return d->submit(d->execRequest(std::move(fn), options));
 }
 
 qsizetype QIsle::usedMemory() const
@@ -302,17 +284,16 @@ bool QIsle::checkpoint()
     if (!worker)
         return false;
     if (RunningRequest *running = worker->stopControl().current())
-        running->request->promise.suspendIfRequested();
+        running->promise->suspendIfRequested();
     return currentRequestStopping();
 }
 
 void QIsle::registerFunction(const QString &name, HostFunction fn)
 {
-    auto request = std::make_unique<Request>(Request::Type::Exec);
-    request->fn = [name, fn = std::move(fn)](lua_State *L) mutable {
+    auto request = d->execRequest([name, fn = std::move(fn)](lua_State *L) mutable {
         IsleLib::registerHostFunction(L, name, std::move(fn));
         return QVariant();
-    };
+    }, {});
     if (d->onLuaThread()) {
         d->block(std::move(request));
         return;

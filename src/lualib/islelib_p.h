@@ -7,7 +7,7 @@
 
 #include <QIsle/qisle.h>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 // What QIsle adds to a script's world: print -> QIsle::printed, the `isle`
 // table (progress, emit, sleep, canceled) and host functions.

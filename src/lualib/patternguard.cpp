@@ -1,8 +1,8 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
-#include "patternguard_p.h"
+#include "lualib/patternguard_p.h"
 
-#include "stackguard_p.h"
-#include "worker_p.h"
+#include "luautil/stackguard_p.h"
+#include "isle/worker_p.h"
 
 #include <cctype>
 #include <cstring>
@@ -27,7 +27,7 @@ class Probe
 {
 public:
     Probe(lua_State *L, const char *s, size_t ls, const char *p, size_t lp)
-        : m_L(L), m_stop(Worker::from(L)->stopControl()), m_srcInit(s), m_srcEnd(s + ls), m_patEnd(p + lp)
+        : m_L(L), m_stop(StopControl::from(L)), m_srcInit(s), m_srcEnd(s + ls), m_patEnd(p + lp)
     {
     }
 

@@ -1,6 +1,6 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
-#include "requestqueue_p.h"
-#include "worker_p.h"
+#include "isle/requestqueue_p.h"
+#include "isle/worker_p.h"
 
 #include <QtCore/QCoreApplication>
 
@@ -83,7 +83,7 @@ void RequestQueue::close()
     if (m_closed)
         return;
     m_closed = true;
-    m_queue.push_back(std::make_unique<Request>(Request::Type::Shutdown));
+    m_queue.push_back(std::make_unique<Request>(Request::Type::Shutdown, QIsleRequestOptions{}));
     wakeLocked();
 }
 
@@ -94,7 +94,7 @@ void RequestQueue::abort()
         QMutexLocker lock(&m_mutex);
         if (!m_closed) {
             m_closed = true;
-            m_queue.push_back(std::make_unique<Request>(Request::Type::Shutdown));
+            m_queue.push_back(std::make_unique<Request>(Request::Type::Shutdown, QIsleRequestOptions{}));
             wakeLocked();
         }
         m_aborted = true;

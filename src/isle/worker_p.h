@@ -5,16 +5,17 @@
 //  change without notice.
 #pragma once
 
-#include "allocator_p.h"
-#include "hook_p.h"
-#include "request_p.h"
+#include "lualib/allocator_p.h"
+#include "luautil/statecontext_p.h"
+#include "stop/stopcontrol_p.h"
+#include "isle/request_p.h"
 
 #include <QIsle/qisleoptions.h>
 
 #include <QtCore/QEvent>
 #include <QtCore/QObject>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 #include <memory>
 #include <optional>
@@ -35,7 +36,7 @@ public:
 
     // The worker a state (or any coroutine of it) belongs to: zero-cost, it
     // sits in the state's extra space.
-    static Worker *from(lua_State *L) { return *static_cast<Worker **>(lua_getextraspace(L)); }
+    static Worker *from(lua_State *L) { return StateContext::of(L)->worker; }
 
     lua_State *mainState() const { return m_L; }
     const QIsleOptions &options() const { return m_options; }
@@ -81,7 +82,8 @@ private:
     void run(Request &request);
     QVariant execute(lua_State *L, Request &request);
     QVariant callFunction(lua_State *L, Request &request);
-    QIsleError makeError(lua_State *L, int status);
+    QIsleError makeError(lua_State *L, int status, const Request &request);
+    static QString chunkPrefix(lua_State *L, const Request &request);
     void close();
 
     std::shared_ptr<RequestQueue> m_queue;
@@ -90,6 +92,7 @@ private:
     lua_State *m_L = nullptr;
     lua_State *m_active = nullptr;
     StopControl m_stop;
+    StateContext m_context{this, &m_stop};
     int m_depth = 0; // requests running (nested ones count too)
 
     // Filled by the message handler / raise() for the error being raised.

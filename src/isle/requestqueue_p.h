@@ -5,7 +5,7 @@
 //  change without notice.
 #pragma once
 
-#include "request_p.h"
+#include "isle/request_p.h"
 
 #include <QtCore/QFuture>
 #include <QtCore/QMutex>

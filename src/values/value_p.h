@@ -8,7 +8,7 @@
 #include <QIsle/qisleerror.h>
 #include <QIsle/qislevalue.h>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 // The value bridge (see README, "Values"). read/push throw QIsleError of kind
 // Conversion, whose message starts with the path of the failing value

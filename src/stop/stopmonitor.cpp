@@ -1,5 +1,5 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
-#include "stopmonitor_p.h"
+#include "stop/stopmonitor_p.h"
 
 #ifdef QISLE_HAVE_STOP_SIGNAL
 

@@ -1,7 +1,7 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
-#include "stopsignal_p.h"
+#include "stop/stopsignal_p.h"
 
-#include "stopmonitor_p.h"
+#include "stop/stopmonitor_p.h"
 
 #include <cerrno>
 #include <csignal>

@@ -1,7 +1,7 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #include <QIsle/qislerepl.h>
 
-#include <lua.hpp>
+#include <QIsle/QIsleLua>
 
 #include <memory>
 
