@@ -5,6 +5,7 @@
 #include "luaeditor.h"
 #include "valuetext.h"
 
+#include <QtCore/QDir>
 #include <QtCore/QFile>
 #include <QtGui/QAction>
 #include <QtGui/QFontDatabase>
@@ -187,8 +188,10 @@ void MainWindow::buildMenus()
         const QString path = QFileDialog::getOpenFileName(this, tr("Open a Lua script"), {},
                                                           tr("Lua scripts (*.lua);;All files (*)"));
         QFile f(path);
-        if (!path.isEmpty() && f.open(QIODevice::ReadOnly))
+        if (!path.isEmpty() && f.open(QIODevice::ReadOnly)) {
             m_editor->setText(QString::fromUtf8(f.readAll()));
+            m_chunkName = QLatin1Char('@') + QDir::current().relativeFilePath(path); // errors read "file.lua:3:"
+        }
     });
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
@@ -220,6 +223,7 @@ bool MainWindow::loadExample(const QString &name)
     if (!f.open(QIODevice::ReadOnly))
         return false;
     m_editor->setText(QString::fromUtf8(f.readAll()));
+    m_chunkName = QStringLiteral("@examples/%1.lua").arg(name);
     m_editor->clearError();
     statusBar()->showMessage(tr("Example: %1").arg(name), 3000);
     return true;
@@ -254,7 +258,9 @@ void MainWindow::run()
     m_shownResults = 0;
     setState(State::Running);
     m_elapsed.start();
-    m_watcher.setFuture(m_isle->spawnEval(m_editor->text()));
+    QIsleRequestOptions options;
+    options.chunkName = m_chunkName;
+    m_watcher.setFuture(m_isle->spawnEval(m_editor->text(), options));
 }
 
 void MainWindow::stop()
@@ -346,7 +352,10 @@ void MainWindow::submitConsole(const QString &line)
         }
         watcher->deleteLater();
     });
-    watcher->setFuture(m_isle->spawnEval(parsed.chunk));
+    // Each console input is a chunk of its own, numbered as it was typed.
+    QIsleRequestOptions options;
+    options.chunkName = QStringLiteral("=in[%1]").arg(++m_consoleInputs);
+    watcher->setFuture(m_isle->spawnEval(parsed.chunk, options));
 }
 
 void MainWindow::appendOutput(const QString &line)

@@ -70,6 +70,8 @@ private:
     QElapsedTimer m_elapsed;
     int m_shownResults = 0; // highest streamed result index shown
     QString m_continuation; // console lines of an incomplete chunk
+    QString m_chunkName = QStringLiteral("=editor"); // the editor's script, as Lua names it in errors
+    int m_consoleInputs = 0;
 
     // Output is appended in batches: a script printing or emitting in a
     // tight loop must not cost the UI one append per line. Streamed results

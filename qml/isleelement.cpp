@@ -95,9 +95,11 @@ QIsleJob *IsleElement::adopt(QFuture<QVariant> future)
     return job;
 }
 
-QIsleJob *IsleElement::evaluate(const QString &code)
+QIsleJob *IsleElement::evaluate(const QString &code, const QString &chunkName)
 {
-    return adopt(submit([&](QIsle &isle) { return isle.spawnEval(code); }));
+    QIsleRequestOptions options;
+    options.chunkName = chunkName;
+    return adopt(submit([&](QIsle &isle) { return isle.spawnEval(code, options); }));
 }
 
 QIsleJob *IsleElement::call(const QString &name, const QVariant &args)

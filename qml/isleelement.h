@@ -50,7 +50,9 @@ public:
 
     // A new job per request. The Isle keeps a running job alive; a finished
     // one belongs to JavaScript (garbage-collected once unreferenced).
-    Q_INVOKABLE QIsleJob *evaluate(const QString &code);
+    // chunkName: Lua's chunk name for errors and tracebacks
+    // (QIsleRequestOptions::chunkName; "=eval" when empty).
+    Q_INVOKABLE QIsleJob *evaluate(const QString &code, const QString &chunkName = QString());
     // args: a JavaScript array (or one value); arrays and objects become Lua
     // sequences and tables, whole numbers Lua integers.
     Q_INVOKABLE QIsleJob *call(const QString &name, const QVariant &args = {});

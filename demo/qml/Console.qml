@@ -18,6 +18,8 @@ Item {
     property string pending: ""
     property var history: []
     property int historyIndex: 0
+    // Inputs run so far: each is a chunk named in[N] in errors and tracebacks.
+    property int inputCount: 0
     // Lines fed by feed(), typed one by one as each job ends.
     property var feedQueue: []
     readonly property alias output: outputModel
@@ -57,7 +59,7 @@ Item {
     }
 
     function run(chunk) {
-        const job = lua.evaluate(chunk)
+        const job = lua.evaluate(chunk, "=in[" + (++inputCount) + "]")
         currentJob = job
         job.resultEmitted.connect((index, value) => append("emit " + index + ": " + format(value), "emit"))
         job.finished.connect(() => {

@@ -27,6 +27,8 @@ private Q_SLOTS:
     void replMultiLine();
     void replHistory();
     void replSyntaxError();
+    void replChunksAreNumbered();
+    void editorChunkNamedAfterExample();
     void examplesLoad_data();
     void examplesLoad();
     void closeWhileRunning();
@@ -279,6 +281,26 @@ void tst_Panel::replSyntaxError()
     consoleEnter(QStringLiteral("error('boom')"));
     QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("boom")), 5000);
     QCOMPARE(window->editor()->errorLine(), -1); // console errors stay in the console
+}
+
+void tst_Panel::replChunksAreNumbered()
+{
+    // Each input is a chunk of its own: an error raised in a function that an
+    // earlier input defined names that input.
+    consoleEnter(QStringLiteral("function check(v) if not v then error('no value') end end"));
+    consoleEnter(QStringLiteral("check(false)"));
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("in[1]:1: no value")), 5000);
+}
+
+void tst_Panel::editorChunkNamedAfterExample()
+{
+    // The editor's chunk is named after the example (or the opened file):
+    // the traceback says where the error is.
+    QVERIFY(window->loadExample(QStringLiteral("error")));
+    child<QPushButton>("run")->click();
+    QTRY_COMPARE_WITH_TIMEOUT(window->editor()->errorLine(), 7, 5000);
+    const QString errors = child<QPlainTextEdit>("errors")->toPlainText();
+    QVERIFY2(errors.contains(QLatin1String("examples/error.lua:7:")), qPrintable(errors));
 }
 
 void tst_Panel::examplesLoad_data()

@@ -18,6 +18,19 @@ TestCase {
         return out
     }
 
+    // Each input is a chunk named in[N]: an error in a function defined by an
+    // earlier input names that input.
+    function test_inputsAreNumberedChunks() {
+        const component = Qt.createComponent(consoleUrl)
+        compare(component.status, Component.Ready, component.errorString())
+        const console_ = createTemporaryObject(component, testCase, { width: 640, height: 400 })
+        console_.submit("function check(v) if not v then error('no value') end end")
+        tryCompare(console_.output, "count", 1, 5000)
+        console_.submit("check(false)")
+        tryCompare(console_.output, "count", 3, 5000)
+        verify(console_.output.get(2).line.indexOf("in[1]:1: no value") >= 0, console_.output.get(2).line)
+    }
+
     function test_runsLines() {
         const component = Qt.createComponent(consoleUrl)
         compare(component.status, Component.Ready, component.errorString())
