@@ -1,6 +1,9 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #pragma once
 
+/// \file qisle.h
+/// \brief QIsle, a Lua 5.4 VM on a thread of its own. Include `<QIsle/QIsle>`.
+
 #include <QIsle/qisleerror.h>
 #include <QIsle/qisleglobal.h>
 #include <QIsle/qisleoptions.h>
@@ -14,92 +17,125 @@
 
 class QIslePrivate;
 
-// A Lua 5.4 VM confined to a QThread of its own.
-//
-// Requests are queued to the VM's thread and answered through
-// QFuture<QVariant>; QFuture::cancel() stops a running script at its next
-// hook check. Every member may be called from any thread at once; signals are
-// delivered in the thread the QIsle lives in.
-//
-// Blocking calls (eval, call, exec) throw QIsleError. They check
-// QFuture::isCanceled() before reading a result, as your own code must:
-// in Qt 6.4, QFuture::result() on a canceled future that holds no result
-// reads a missing result (undefined behaviour).
+/// A Lua 5.4 VM confined to a QThread of its own.
+///
+/// Requests are queued to the VM's thread and answered through
+/// QFuture<QVariant>; QFuture::cancel() stops a running script at its next
+/// hook check. Every member may be called from any thread at once; signals are
+/// delivered in the thread the QIsle lives in.
+///
+/// Blocking calls (eval, call, exec) throw QIsleError. They check
+/// QFuture::isCanceled() before reading a result, as your own code must:
+/// in Qt 6.4, QFuture::result() on a canceled future that holds no result
+/// reads a missing result (undefined behaviour).
 class QISLE_EXPORT QIsle : public QObject
 {
     Q_OBJECT
 public:
+    /// Runs once on the VM's thread, protected, before any request (spawn()).
     using Init = std::function<void(lua_State *)>;
+    /// A C++ function callable from Lua (registerFunction()): the Lua
+    /// arguments as QVariants in, one value out.
     using HostFunction = std::function<QVariant(const QVariantList &)>;
+    /// A C++ closure run on the VM's thread against the raw lua_State
+    /// (exec(), spawnExec()); its return value is the request's result.
     using ExecFunction = std::function<QVariant(lua_State *)>;
 
-    // Starts the thread, opens the VM and runs init on it, protected, before
-    // any request. Returns once init finished; throws QIsleError (Kind::Init)
-    // when init raises a Lua error or throws.
+    /// Starts the thread, opens the VM and runs init on it, protected, before
+    /// any request. Returns once init finished; throws QIsleError (Kind::Init)
+    /// when init raises a Lua error or throws.
     static std::unique_ptr<QIsle> spawn(Init init = {}, const QIsleOptions &options = {});
 
-    // Cancels queued and running requests (every future ends finished) and
-    // joins the thread; returns promptly even during `while true do end`.
+    /// Cancels queued and running requests (every future ends finished) and
+    /// joins the thread; returns promptly even during `while true do end`.
     ~QIsle() override;
 
-    // Blocking: run on the VM's thread and wait. Throw QIsleError. Called on
-    // the VM's own thread (from a host function or exec closure) they run
-    // inline instead of deadlocking.
+    /// @name Blocking calls
+    /// Blocking: run on the VM's thread and wait. Throw QIsleError. Called on
+    /// the VM's own thread (from a host function or exec closure) they run
+    /// inline instead of deadlocking.
+    ///@{
+
+    /// Runs a chunk of Lua and returns its first return value (an invalid
+    /// QVariant when it returns nothing).
     QVariant eval(const QString &chunk);
+    /// Calls a global function by name (a dotted path such as
+    /// `"string.upper"` works too) with args; Kind::NotFound when the name is
+    /// missing or not callable.
     QVariant call(const QString &function, const QVariantList &args = {});
+    /// Runs fn on the VM's thread, protected, and returns what it returns.
     QVariant exec(ExecFunction fn);
+    ///@}
 
-    // Non-blocking: never throw; a failure arrives in the future. Result 0 is
-    // the first value the chunk returns; results 1..n are isle.emit() values.
+    /// @name Non-blocking calls
+    /// Non-blocking: never throw; a failure arrives in the future. Result 0 is
+    /// the first value the chunk returns; results 1..n are isle.emit() values.
+    ///@{
+
+    /// eval() as a request of its own: the chunk's first return value is result 0.
     [[nodiscard]] QFuture<QVariant> spawnEval(const QString &chunk);
+    /// call() as a request of its own.
     [[nodiscard]] QFuture<QVariant> spawnCall(const QString &function, const QVariantList &args = {});
+    /// exec() as a request of its own.
     [[nodiscard]] QFuture<QVariant> spawnExec(ExecFunction fn);
+    ///@}
 
-    // The same with per-request settings (a timeout of its own).
+    /// @name With per-request settings
+    /// The same with per-request settings (a timeout of its own).
+    ///@{
+
+    /// eval() with a timeout and chunk name of its own.
     QVariant eval(const QString &chunk, const QIsleRequestOptions &options);
+    /// call() with a timeout of its own.
     QVariant call(const QString &function, const QVariantList &args, const QIsleRequestOptions &options);
+    /// exec() with a timeout of its own.
     QVariant exec(ExecFunction fn, const QIsleRequestOptions &options);
+    /// spawnEval() with a timeout and chunk name of its own.
     [[nodiscard]] QFuture<QVariant> spawnEval(const QString &chunk, const QIsleRequestOptions &options);
+    /// spawnCall() with a timeout of its own.
     [[nodiscard]] QFuture<QVariant> spawnCall(const QString &function, const QVariantList &args,
                                               const QIsleRequestOptions &options);
+    /// spawnExec() with a timeout of its own.
     [[nodiscard]] QFuture<QVariant> spawnExec(ExecFunction fn, const QIsleRequestOptions &options);
+    ///@}
 
-    // Bytes the VM holds now (what QIsleOptions::memoryLimit bounds). Any
-    // thread, lock-free, also while a script runs; 0 once shut down.
+    /// Bytes the VM holds now (what QIsleOptions::memoryLimit bounds). Any
+    /// thread, lock-free, also while a script runs; 0 once shut down.
     qsizetype usedMemory() const;
 
-    // For long-running C++ called from Lua (registered functions, exec
-    // closures), on the VM's thread: whether the running request is being
-    // stopped (canceled, past its timeout, isle destroyed). Return early
-    // when it is: the request then ends canceled (or Timeout) whatever the
-    // function returns. False on any other thread.
+    /// For long-running C++ called from Lua (registered functions, exec
+    /// closures), on the VM's thread: whether the running request is being
+    /// stopped (canceled, past its timeout, isle destroyed). Return early
+    /// when it is: the request then ends canceled (or Timeout) whatever the
+    /// function returns. False on any other thread.
     static bool currentRequestStopping();
-    // Parks while the running request is suspended (QFuture::suspend()),
-    // then returns currentRequestStopping(). Call it in a host function's loop.
+    /// Parks while the running request is suspended (QFuture::suspend()),
+    /// then returns currentRequestStopping(). Call it in a host function's loop.
     static bool checkpoint();
 
-    // Makes a global Lua function (a dotted name creates the tables on the
-    // way) that runs fn on the VM's thread. A C++ exception thrown by fn is a
-    // Lua error that pcall can catch; uncaught, the request fails with
-    // Kind::Callback. Queued like any request: later requests see it.
+    /// Makes a global Lua function (a dotted name creates the tables on the
+    /// way) that runs fn on the VM's thread. A C++ exception thrown by fn is a
+    /// Lua error that pcall can catch; uncaught, the request fails with
+    /// Kind::Callback. Queued like any request: later requests see it.
     void registerFunction(const QString &name, HostFunction fn);
 
-    // Runs what was queued before it, closes the VM and joins the thread.
-    // Later requests fail at once with Kind::Shutdown. Idempotent.
+    /// Runs what was queued before it, closes the VM and joins the thread.
+    /// Later requests fail at once with Kind::Shutdown. Idempotent.
     void shutdown();
+    /// Whether the isle still takes requests: false once shutdown() was called.
     bool isAlive() const;
-    // How this isle stops scripts: Signal or Hook (Automatic resolved at
-    // spawn; see QIsleOptions::StopMode).
+    /// How this isle stops scripts: Signal or Hook (Automatic resolved at
+    /// spawn; see QIsleOptions::StopMode).
     QIsleOptions::StopMode stopMode() const;
 
-    // Blocks until f finished and returns result 0, or throws: the stored
-    // QIsleError, or Kind::Cancelled for a canceled future that holds no
-    // result 0. Safe for futures that never got a result.
+    /// Blocks until future finished and returns result 0, or throws: the stored
+    /// QIsleError, or Kind::Cancelled for a canceled future that holds no
+    /// result 0. Safe for futures that never got a result.
     static QVariant waitFor(QFuture<QVariant> future);
 
 Q_SIGNALS:
-    // Lua's print(...): the arguments through tostring, joined by tabs,
-    // without the newline.
+    /// Lua's print(...): the arguments through tostring, joined by tabs,
+    /// without the newline.
     void printed(const QString &text);
 
 private:
