@@ -1,0 +1,705 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+#include "pool/pool_p.h"
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QEventLoop>
+
+#include <algorithm>
+#include <optional>
+
+namespace {
+
+QFuture<QVariant> failedFuture(QIsleError::Kind kind, const QString &message)
+{
+    QFutureInterface<QVariant> state;
+    state.reportStarted();
+    state.reportException(QIsleError(kind, message));
+    state.reportFinished();
+    return state.future();
+}
+
+QIsleError poolShutdownError()
+{
+    return QIsleError(QIsleError::Kind::Shutdown, QStringLiteral("the pool is shut down"));
+}
+
+// Past this many requests on one isle, only the finished ones at the front
+// are dropped when its load is counted (one request at a time finishes in
+// queue order, so that is exact for QIsle's default of one request at a
+// time); below it every finished one is.
+constexpr std::size_t ExactScanLimit = 256;
+
+// How often a blocked checkout looks again at isles whose requests it waits
+// for: a request bound at submission returns its isle's own future, and no
+// one is told when it finishes.
+constexpr qint64 CheckoutPollMs = 1;
+
+} // namespace
+
+QIslePoolPrivate::QIslePoolPrivate(QIslePool *q, QIsle::Init init, const QIslePoolOptions &options)
+    : size(options.size > 0 ? options.size : std::max(1, QThread::idealThreadCount())),
+      options(options), init(std::move(init)), q(q), relay(std::make_shared<PoolRelay>()),
+      slots(size_t(size))
+{
+}
+
+QIslePoolPrivate::~QIslePoolPrivate()
+{
+    // ~QIslePool shut everything down; what is left are isles (shut down)
+    // whose last lease went after the pool.
+    std::vector<std::shared_ptr<QIsle>> isles;
+    for (PoolSlot &slot : slots)
+        isles.push_back(std::move(slot.isle));
+}
+
+std::shared_ptr<QIsle> QIslePoolPrivate::spawnIsle(QThread *&luaThread)
+{
+    QThread *seen = nullptr;
+    const QIsle::Init &userInit = init; // const: several isles may run it at once
+    std::unique_ptr<QIsle> isle;
+    try {
+        isle = QIsle::spawn([&seen, &userInit](lua_State *L) {
+            seen = QThread::currentThread();
+            if (userInit)
+                userInit(L);
+        }, options.isle);
+    } catch (const QIsleError &) {
+        throw;
+    } catch (const std::exception &e) {
+        throw QIsleError(QIsleError::Kind::Init, QString::fromLocal8Bit(e.what()));
+    }
+    luaThread = seen; // written before spawn() returned
+    relay->adopt(isle.get());
+    QIslePool *pool;
+    {
+        QMutexLocker lock(&mutex);
+        pool = q;
+    }
+    if (pool)
+        QObject::connect(isle.get(), &QIsle::printed, pool, &QIslePool::printed);
+    std::shared_ptr<PoolRelay> r = relay;
+    return std::shared_ptr<QIsle>(isle.release(), [r](QIsle *i) { r->destroy(i); });
+}
+
+void QIslePoolPrivate::spawnAll()
+{
+    std::vector<std::shared_ptr<QIsle>> isles(static_cast<size_t>(size));
+    std::vector<QThread *> luaThreads(static_cast<size_t>(size), nullptr);
+    std::vector<std::optional<QIsleError>> errors(static_cast<size_t>(size));
+    auto one = [&](size_t i) {
+        try {
+            isles[i] = spawnIsle(luaThreads[i]);
+        } catch (const QIsleError &e) {
+            errors[i] = e;
+        }
+    };
+    std::vector<std::thread> helpers;
+    for (size_t i = 1; i < size_t(size); ++i)
+        helpers.emplace_back(one, i);
+    one(0);
+    for (std::thread &helper : helpers)
+        helper.join();
+    {
+        QMutexLocker lock(&mutex);
+        for (size_t i = 0; i < isles.size(); ++i) {
+            if (isles[i])
+                installLocked(int(i), std::move(isles[i]), luaThreads[i]);
+        }
+    }
+    for (const auto &error : errors) {
+        if (error)
+            throw *error; // kind Init; ~QIslePool destroys what was spawned
+    }
+}
+
+int QIslePoolPrivate::loadOf(PoolSlot &slot)
+{
+    auto &inflight = slot.inflight;
+    while (!inflight.empty() && inflight.front().isFinished())
+        inflight.pop_front();
+    if (!inflight.empty() && inflight.size() <= ExactScanLimit) {
+        inflight.erase(std::remove_if(inflight.begin(), inflight.end(),
+                                      [](const QFuture<QVariant> &f) { return f.isFinished(); }),
+                       inflight.end());
+    }
+    return int(inflight.size()) + int(slot.pending.size()) + slot.blocking;
+}
+
+QIslePoolPrivate::Target QIslePoolPrivate::targetLocked()
+{
+    if (shut)
+        return {Target::Kind::Shutdown, -1};
+    int best = -1;
+    int bestLoad = 0;
+    bool bestReady = false;
+    for (int i = 0; i < size; ++i) {
+        PoolSlot &slot = slots[size_t(i)];
+        if (slot.leased)
+            continue;
+        const int load = loadOf(slot);
+        const bool ready = slot.state == PoolSlot::State::Ready;
+        // Fewest requests; ties: a spawned isle before a cold slot, then the lowest index.
+        if (best < 0 || load < bestLoad || (load == bestLoad && ready && !bestReady)) {
+            best = i;
+            bestLoad = load;
+            bestReady = ready;
+        }
+    }
+    if (best < 0)
+        return {Target::Kind::Held, -1};
+    return {bestReady ? Target::Kind::Ready : Target::Kind::Cold, best};
+}
+
+QFuture<QVariant> QIslePoolPrivate::holdLocked(const Target &target, Submit submit)
+{
+    if (target.kind == Target::Kind::Shutdown)
+        return failedFuture(QIsleError::Kind::Shutdown, QStringLiteral("the pool is shut down"));
+    auto held = std::make_shared<HeldRequest>();
+    held->submit = std::move(submit);
+    held->relay = relay->watch(this, held);
+    if (target.kind == Target::Kind::Held) {
+        held->state = HeldRequest::State::Waiting;
+        waiting.push_back(held);
+    } else {
+        PoolSlot &slot = slots[size_t(target.slot)];
+        held->state = HeldRequest::State::Pending;
+        held->slot = target.slot;
+        slot.pending.push_back(held);
+        if (slot.state == PoolSlot::State::Cold)
+            startSpawnLocked(target.slot);
+    }
+    return held->promise.future();
+}
+
+void QIslePoolPrivate::forwardLocked(const std::shared_ptr<HeldRequest> &held, PoolSlot &slot, HeldList &canceled)
+{
+    if (held->promise.isCanceled()) { // its relay has not seen it yet
+        held->state = HeldRequest::State::Done;
+        canceled.push_back(held);
+        return;
+    }
+    const QFuture<QVariant> future = held->submit(*slot.isle);
+    held->submit = nullptr;
+    held->state = HeldRequest::State::Forwarded;
+    if (!future.isFinished())
+        slot.inflight.push_back(future);
+    relay->forwarded(held->relay, future);
+}
+
+void QIslePoolPrivate::installLocked(int index, std::shared_ptr<QIsle> isle, QThread *luaThread)
+{
+    PoolSlot &slot = slots[size_t(index)];
+    slot.isle = std::move(isle);
+    slot.luaThread = luaThread;
+    slot.state = PoolSlot::State::Ready;
+    ++slot.generation;
+    // Queued behind init, in the order they were made, ahead of any request.
+    for (const Registration &registration : registrations)
+        registration(*slot.isle);
+}
+
+void QIslePoolPrivate::startSpawnLocked(int index)
+{
+    slots[size_t(index)].state = PoolSlot::State::Spawning;
+    // Reap the spawners that ended (each set `done` as its last step).
+    for (auto it = spawners.begin(); it != spawners.end();) {
+        if (it->done) {
+            it->thread.join();
+            it = spawners.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    spawners.emplace_back();
+    const auto self = std::prev(spawners.end());
+    self->thread = std::thread([this, index, self] { spawnInBackground(index, self); });
+}
+
+void QIslePoolPrivate::spawnInBackground(int index, std::list<Spawner>::iterator self)
+{
+    std::shared_ptr<QIsle> isle;
+    QThread *luaThread = nullptr;
+    std::optional<QIsleError> error;
+    try {
+        isle = spawnIsle(luaThread);
+    } catch (const QIsleError &e) {
+        error = e;
+    }
+    HeldList canceled;
+    HeldList failed;
+    {
+        QMutexLocker lock(&mutex);
+        PoolSlot &slot = slots[size_t(index)];
+        if (isle) {
+            installLocked(index, std::move(isle), luaThread);
+            for (const auto &held : slot.pending)
+                forwardLocked(held, slot, canceled);
+            slot.pending.clear();
+        } else {
+            // Left empty, to be tried again at the next need; the requests
+            // that needed it fail with the init error.
+            slot.state = PoolSlot::State::Cold;
+            failed.swap(slot.pending);
+            for (const auto &held : failed)
+                held->state = HeldRequest::State::Done;
+        }
+        self->done = true;
+        changed.wakeAll();
+    }
+    finishCanceled(canceled);
+    if (error)
+        finishFailed(failed, *error);
+}
+
+void QIslePoolPrivate::serveWaitingLocked(int index, HeldList &canceled)
+{
+    PoolSlot &slot = slots[size_t(index)];
+    while (!waiting.empty()) {
+        std::shared_ptr<HeldRequest> held = std::move(waiting.front());
+        waiting.pop_front();
+        if (slot.state == PoolSlot::State::Ready) {
+            forwardLocked(held, slot, canceled);
+        } else {
+            held->state = HeldRequest::State::Pending;
+            held->slot = index;
+            slot.pending.push_back(std::move(held));
+        }
+    }
+}
+
+void QIslePoolPrivate::addRegistration(Registration registration)
+{
+    QMutexLocker lock(&mutex);
+    if (shut)
+        return;
+    for (PoolSlot &slot : slots) {
+        if (slot.isle) // leased ones too; spawning ones get it in installLocked
+            registration(*slot.isle);
+    }
+    registrations.push_back(std::move(registration));
+}
+
+QIsleLease QIslePoolPrivate::leaseLocked(int index)
+{
+    PoolSlot &slot = slots[size_t(index)];
+    slot.leased = true;
+    auto lease = std::make_unique<QIsleLeasePrivate>();
+    lease->pool = shared_from_this();
+    lease->isle = slot.isle;
+    lease->slot = index;
+    lease->generation = slot.generation;
+    return QIsleLease(std::move(lease));
+}
+
+QIsleLease QIslePoolPrivate::checkout(QDeadlineTimer deadline, bool wait)
+{
+    QMutexLocker lock(&mutex);
+    for (;;) {
+        if (shut)
+            return {};
+        int ready = -1;
+        int cold = -1;
+        bool spawning = false; // a free slot whose isle is being spawned
+        bool busy = false;     // an unleased isle with requests
+        for (int i = 0; i < size; ++i) {
+            PoolSlot &slot = slots[size_t(i)];
+            if (slot.leased)
+                continue;
+            if (loadOf(slot) > 0) {
+                busy = true;
+                continue;
+            }
+            switch (slot.state) {
+            case PoolSlot::State::Ready:
+                if (ready < 0)
+                    ready = i;
+                break;
+            case PoolSlot::State::Cold:
+                if (cold < 0)
+                    cold = i;
+                break;
+            case PoolSlot::State::Spawning:
+                spawning = true;
+                break;
+            }
+        }
+        if (ready >= 0)
+            return leaseLocked(ready);
+        if (cold >= 0) {
+            // Spawned here, in the caller's thread; reserved meanwhile.
+            PoolSlot &slot = slots[size_t(cold)];
+            slot.leased = true;
+            slot.state = PoolSlot::State::Spawning;
+            lock.unlock();
+            std::shared_ptr<QIsle> isle;
+            QThread *luaThread = nullptr;
+            try {
+                isle = spawnIsle(luaThread);
+            } catch (const QIsleError &) {
+                lock.relock();
+                slot.leased = false;
+                slot.state = PoolSlot::State::Cold;
+                if (!shut && !waiting.empty()) { // they wait for an unleased slot: this one
+                    HeldList none;
+                    serveWaitingLocked(cold, none);
+                    startSpawnLocked(cold);
+                }
+                changed.wakeAll();
+                throw;
+            }
+            lock.relock();
+            if (shut) { // shut down meanwhile: no lease
+                slot.leased = false;
+                slot.state = PoolSlot::State::Cold;
+                changed.wakeAll();
+                lock.unlock();
+                isle.reset();
+                return {};
+            }
+            installLocked(cold, std::move(isle), luaThread);
+            return leaseLocked(cold);
+        }
+        // A free slot still being spawned is waited for, even by tryCheckout
+        // (as a cold slot would be spawned by it); otherwise wait only until
+        // the deadline.
+        if (!spawning && (!wait || deadline.hasExpired()))
+            return {};
+        QDeadlineTimer until = spawning ? QDeadlineTimer(QDeadlineTimer::Forever) : deadline;
+        if (busy) {
+            const QDeadlineTimer poll(CheckoutPollMs);
+            if (poll < until)
+                until = poll;
+        }
+        changed.wait(&mutex, until);
+    }
+}
+
+void QIslePoolPrivate::release(QIsleLeasePrivate &lease)
+{
+    HeldList canceled;
+    {
+        QMutexLocker lock(&mutex);
+        PoolSlot &slot = slots[size_t(lease.slot)];
+        if (!shut && slot.leased && slot.generation == lease.generation && slot.state == PoolSlot::State::Ready) {
+            slot.leased = false;
+            // Requests waiting in the pool come before a blocked checkout.
+            serveWaitingLocked(lease.slot, canceled);
+            changed.wakeAll();
+        }
+    }
+    finishCanceled(canceled);
+}
+
+void QIslePoolPrivate::discard(QIsleLeasePrivate &lease)
+{
+    std::shared_ptr<QIsle> old;
+    {
+        QMutexLocker lock(&mutex);
+        PoolSlot &slot = slots[size_t(lease.slot)];
+        if (!shut && slot.leased && slot.generation == lease.generation && slot.state == PoolSlot::State::Ready) {
+            old = std::move(slot.isle);
+            slot.luaThread = nullptr;
+            slot.inflight.clear();
+            slot.leased = false;
+            startSpawnLocked(lease.slot);
+            HeldList none; // the slot is Spawning: waiting requests become pending on it
+            serveWaitingLocked(lease.slot, none);
+            changed.wakeAll();
+        }
+    }
+    // The last references: ~QIsle runs now (in the relay thread) and cancels
+    // the holder's requests.
+    lease.isle.reset();
+    old.reset();
+}
+
+int QIslePoolPrivate::leasedCount()
+{
+    QMutexLocker lock(&mutex);
+    return int(std::count_if(slots.begin(), slots.end(), [](const PoolSlot &slot) { return slot.leased; }));
+}
+
+int QIslePoolPrivate::idleCount()
+{
+    QMutexLocker lock(&mutex);
+    int idle = 0;
+    for (PoolSlot &slot : slots) {
+        if (!slot.leased && loadOf(slot) == 0)
+            ++idle;
+    }
+    return idle;
+}
+
+bool QIslePoolPrivate::isAlive()
+{
+    QMutexLocker lock(&mutex);
+    return !shut;
+}
+
+void QIslePoolPrivate::shutdown(bool aborting)
+{
+    QMutexLocker serial(&shutdownMutex);
+    if (destroyed)
+        return;
+    HeldList failed;
+    {
+        QMutexLocker lock(&mutex);
+        shut = true;
+        for (auto &held : waiting) {
+            held->state = HeldRequest::State::Done;
+            failed.push_back(std::move(held));
+        }
+        waiting.clear();
+        if (aborting) { // bound to an isle still spawning: never run
+            for (PoolSlot &slot : slots) {
+                for (auto &held : slot.pending) {
+                    held->state = HeldRequest::State::Done;
+                    failed.push_back(std::move(held));
+                }
+                slot.pending.clear();
+            }
+        }
+        changed.wakeAll(); // blocked checkouts give up
+    }
+    finishFailed(failed, poolShutdownError());
+
+    // Spawns in progress finish their init (a QIsle cannot be stopped during
+    // spawn()); a successful one forwards its pending requests.
+    std::list<Spawner> ending;
+    {
+        QMutexLocker lock(&mutex);
+        ending.splice(ending.end(), spawners); // iterators stay valid
+    }
+    for (Spawner &spawner : ending)
+        spawner.thread.join();
+
+    std::vector<std::shared_ptr<QIsle>> toDestroy;
+    std::vector<std::shared_ptr<QIsle>> toShutdown;
+    {
+        QMutexLocker lock(&mutex);
+        for (PoolSlot &slot : slots) {
+            if (!slot.isle)
+                continue;
+            if (aborting) {
+                // Unleased: destroyed (requests canceled, promptly). Leased:
+                // only its holder's requests are on it; shut down as asked,
+                // alive until the lease goes.
+                if (slot.leased && !isleShutdownDone)
+                    toShutdown.push_back(slot.isle);
+                toDestroy.push_back(std::move(slot.isle));
+                slot.luaThread = nullptr;
+                slot.inflight.clear();
+                slot.state = PoolSlot::State::Cold;
+            } else if (!isleShutdownDone) {
+                toShutdown.push_back(slot.isle);
+            }
+        }
+    }
+    // Leased isles are still referenced by their leases: only the others die here.
+    toDestroy.clear();
+    for (const auto &isle : toShutdown)
+        isle->shutdown();
+    isleShutdownDone = true;
+
+    // Relays whose isle futures finished above are posted: run them, then
+    // end the thread. Every held future is finished after this; nothing is
+    // held any more.
+    relay->stop();
+    destroyed = aborting;
+}
+
+void QIslePoolPrivate::detach()
+{
+    QMutexLocker lock(&mutex);
+    q = nullptr;
+}
+
+void QIslePoolPrivate::heldCanceled(const std::shared_ptr<HeldRequest> &held)
+{
+    {
+        QMutexLocker lock(&mutex);
+        if (held->state == HeldRequest::State::Waiting) {
+            waiting.erase(std::find(waiting.begin(), waiting.end(), held));
+        } else if (held->state == HeldRequest::State::Pending) {
+            auto &pending = slots[size_t(held->slot)].pending;
+            pending.erase(std::find(pending.begin(), pending.end(), held));
+        } else {
+            return;
+        }
+        held->state = HeldRequest::State::Done;
+        changed.wakeAll(); // a pending one dropped: its slot's load fell
+    }
+    finishCanceled({held});
+}
+
+void QIslePoolPrivate::heldFinished(const std::shared_ptr<HeldRequest> &)
+{
+    QMutexLocker lock(&mutex);
+    changed.wakeAll();
+}
+
+void QIslePoolPrivate::finishCanceled(const HeldList &held)
+{
+    for (const auto &h : held) {
+        h->promise.cancel();
+        h->promise.reportFinished();
+    }
+}
+
+void QIslePoolPrivate::finishFailed(const HeldList &held, const QIsleError &error)
+{
+    for (const auto &h : held) {
+        h->promise.reportException(error);
+        h->promise.reportFinished();
+    }
+}
+
+QVariant QIslePoolPrivate::waitHeld(QFuture<QVariant> future, PoolRelay &relay)
+{
+    // A blocking call from a continuation the relay runs: relay meanwhile,
+    // or nothing would finish the future.
+    if (relay.isRelayThread()) {
+        while (!future.isFinished())
+            QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents);
+    }
+    return QIsle::waitFor(future);
+}
+
+// ---- QIslePool: one-line forwards ----
+
+QIslePool::QIslePool() = default;
+
+std::unique_ptr<QIslePool> QIslePool::spawn(QIsle::Init init, const QIslePoolOptions &options)
+{
+    std::unique_ptr<QIslePool> pool(new QIslePool);
+    pool->d = std::make_shared<QIslePoolPrivate>(pool.get(), std::move(init), options);
+    if (options.warm)
+        pool->d->spawnAll(); // throws Init; ~QIslePool cleans up
+    return pool;
+}
+
+QIslePool::~QIslePool()
+{
+    d->shutdown(true);
+    d->detach();
+}
+
+QVariant QIslePool::eval(const QString &chunk)
+{
+    return d->block([&](QIsle &isle) { return isle.eval(chunk); },
+                    [chunk](QIsle &isle) { return isle.spawnEval(chunk); });
+}
+
+QVariant QIslePool::call(const QString &function, const QVariantList &args)
+{
+    return d->block([&](QIsle &isle) { return isle.call(function, args); },
+                    [function, args](QIsle &isle) { return isle.spawnCall(function, args); });
+}
+
+// The held form of a blocking exec refers to `fn` in this frame: block()
+// waits until the request finished, and a held request calls its submit
+// function only before that.
+QVariant QIslePool::exec(QIsle::ExecFunction fn)
+{
+    return d->block([&](QIsle &isle) { return isle.exec(std::move(fn)); },
+                    [&fn](QIsle &isle) { return isle.spawnExec(fn); });
+}
+
+QVariant QIslePool::eval(const QString &chunk, const QIsleRequestOptions &options)
+{
+    return d->block([&](QIsle &isle) { return isle.eval(chunk, options); },
+                    [chunk, options](QIsle &isle) { return isle.spawnEval(chunk, options); });
+}
+
+QVariant QIslePool::call(const QString &function, const QVariantList &args, const QIsleRequestOptions &options)
+{
+    return d->block([&](QIsle &isle) { return isle.call(function, args, options); },
+                    [function, args, options](QIsle &isle) { return isle.spawnCall(function, args, options); });
+}
+
+QVariant QIslePool::exec(QIsle::ExecFunction fn, const QIsleRequestOptions &options)
+{
+    return d->block([&](QIsle &isle) { return isle.exec(std::move(fn), options); },
+                    [&fn, options](QIsle &isle) { return isle.spawnExec(fn, options); });
+}
+
+// A request that must wait keeps its submit function: captures are owned.
+QFuture<QVariant> QIslePool::spawnEval(const QString &chunk)
+{
+    return d->submit([chunk](QIsle &isle) { return isle.spawnEval(chunk); });
+}
+
+QFuture<QVariant> QIslePool::spawnCall(const QString &function, const QVariantList &args)
+{
+    return d->submit([function, args](QIsle &isle) { return isle.spawnCall(function, args); });
+}
+
+QFuture<QVariant> QIslePool::spawnExec(QIsle::ExecFunction fn)
+{
+    return d->submit([fn = std::move(fn)](QIsle &isle) mutable { return isle.spawnExec(std::move(fn)); });
+}
+
+QFuture<QVariant> QIslePool::spawnEval(const QString &chunk, const QIsleRequestOptions &options)
+{
+    return d->submit([chunk, options](QIsle &isle) { return isle.spawnEval(chunk, options); });
+}
+
+QFuture<QVariant> QIslePool::spawnCall(const QString &function, const QVariantList &args,
+                                       const QIsleRequestOptions &options)
+{
+    return d->submit([function, args, options](QIsle &isle) { return isle.spawnCall(function, args, options); });
+}
+
+QFuture<QVariant> QIslePool::spawnExec(QIsle::ExecFunction fn, const QIsleRequestOptions &options)
+{
+    return d->submit([fn = std::move(fn), options](QIsle &isle) mutable {
+        return isle.spawnExec(std::move(fn), options);
+    });
+}
+
+void QIslePool::registerFunction(const QString &name, QIsle::HostFunction fn)
+{
+    d->addRegistration([name, fn = std::move(fn)](QIsle &isle) { isle.registerFunction(name, fn); });
+}
+
+QIsleLease QIslePool::checkout()
+{
+    return d->checkout(QDeadlineTimer(QDeadlineTimer::Forever), true);
+}
+
+QIsleLease QIslePool::checkout(std::chrono::milliseconds timeout)
+{
+    if (timeout.count() <= 0)
+        return tryCheckout();
+    return d->checkout(QDeadlineTimer(timeout), true);
+}
+
+QIsleLease QIslePool::tryCheckout()
+{
+    return d->checkout(QDeadlineTimer(), false);
+}
+
+int QIslePool::size() const
+{
+    return d->size;
+}
+
+int QIslePool::leasedCount() const
+{
+    return d->leasedCount();
+}
+
+int QIslePool::idleCount() const
+{
+    return d->idleCount();
+}
+
+void QIslePool::shutdown()
+{
+    d->shutdown(false);
+}
+
+bool QIslePool::isAlive() const
+{
+    return d->isAlive();
+}
