@@ -381,6 +381,9 @@ void QIslePoolPrivate::release(QIsleLeasePrivate &lease)
         QMutexLocker lock(&mutex);
         PoolSlot &slot = slots[size_t(lease.slot)];
         if (!shut && slot.leased && slot.generation == lease.generation && slot.state == PoolSlot::State::Ready) {
+            // Before the isle is free: a new holder that discards it must
+            // hold the last references. Not the last one here (the slot's).
+            lease.isle.reset();
             slot.leased = false;
             // Requests waiting in the pool come before a blocked checkout.
             serveWaitingLocked(lease.slot, canceled);

@@ -161,16 +161,21 @@ QFuture<QVariant> QIslePoolPrivate::submit(Fn &&fn)
 template <typename Block, typename Fn>
 QVariant QIslePoolPrivate::block(Block &&blockFn, Fn &&submitFn)
 {
-    std::shared_ptr<QIsle> isle;
+    // Plain pointers, no references: an isle a blocking call runs on is not
+    // free, so it cannot be leased and discarded meanwhile; and a reference
+    // held by a Lua thread could make that thread run its own isle's
+    // destructor.
+    QIsle *isle = nullptr;
     PoolSlot *slot = nullptr;
     QFuture<QVariant> held;
     {
         QMutexLocker lock(&mutex);
-        // On one of our Lua threads: that isle runs it inline, nested.
+        // On one of our Lua threads: that isle runs it inline, nested (and
+        // refuses it with Shutdown if the isle is being destroyed).
         const QThread *current = QThread::currentThread();
         for (PoolSlot &s : slots) {
             if (s.luaThread == current && s.isle) {
-                isle = s.isle;
+                isle = s.isle.get();
                 break;
             }
         }
@@ -178,7 +183,7 @@ QVariant QIslePoolPrivate::block(Block &&blockFn, Fn &&submitFn)
             const Target target = targetLocked();
             if (target.kind == Target::Kind::Ready) {
                 slot = &slots[size_t(target.slot)];
-                isle = slot->isle;
+                isle = slot->isle.get();
                 ++slot->blocking;
             } else {
                 held = holdLocked(target, Submit(std::forward<Fn>(submitFn)));
