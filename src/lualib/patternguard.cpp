@@ -4,6 +4,7 @@
 #include "luautil/stackguard_p.h"
 #include "isle/worker_p.h"
 
+#include <atomic>
 #include <cctype>
 #include <cstring>
 
@@ -420,15 +421,18 @@ void probe(lua_State *L, Function function)
     }
 }
 
-// Upvalue 1: Lua's function; upvalue 2: which one (Function).
+// Lua's own functions (the same C functions in every VM of the process).
+std::atomic<lua_CFunction> originals[4] = {};
+
+// Lua's function runs in this frame, on these arguments: no second call
+// level, and its errors name this function ("bad argument #1 to 'find'").
+// The wrappers are light C functions, as Lua's are: no upvalue leads to the
+// unguarded original.
+template<Function F>
 int guarded(lua_State *L)
 {
-    probe(L, Function(lua_tointeger(L, lua_upvalueindex(2))));
-    // Lua's function runs in this frame, on these arguments: no second call
-    // level, and its errors name this function ("bad argument #1 to
-    // 'find'"). The string library's functions use no upvalues of their own.
-    const lua_CFunction original = lua_tocfunction(L, lua_upvalueindex(1));
-    return original(L);
+    probe(L, F);
+    return originals[int(F)].load(std::memory_order_relaxed)(L);
 }
 
 } // namespace
@@ -437,17 +441,19 @@ void PatternGuard::install(lua_State *L)
 {
     StackGuard guard(L);
     if (lua_getglobal(L, LUA_STRLIBNAME) == LUA_TTABLE) {
-        const struct { const char *name; Function function; } wrapped[] = {
-            {"find", Function::Find}, {"match", Function::Match},
-            {"gmatch", Function::Gmatch}, {"gsub", Function::Gsub},
+        const struct { const char *name; Function function; lua_CFunction wrapper; } wrapped[] = {
+            {"find", Function::Find, guarded<Function::Find>},
+            {"match", Function::Match, guarded<Function::Match>},
+            {"gmatch", Function::Gmatch, guarded<Function::Gmatch>},
+            {"gsub", Function::Gsub, guarded<Function::Gsub>},
         };
         for (const auto &w : wrapped) {
-            if (lua_getfield(L, -1, w.name) != LUA_TFUNCTION || !lua_tocfunction(L, -1)) {
-                lua_pop(L, 1);
+            const lua_CFunction original = lua_getfield(L, -1, w.name) == LUA_TFUNCTION ? lua_tocfunction(L, -1) : nullptr;
+            lua_pop(L, 1);
+            if (!original)
                 continue;
-            }
-            lua_pushinteger(L, lua_Integer(w.function));
-            lua_pushcclosure(L, guarded, 2);
+            originals[int(w.function)].store(original, std::memory_order_relaxed);
+            lua_pushcfunction(L, w.wrapper);
             lua_setfield(L, -2, w.name);
         }
     }

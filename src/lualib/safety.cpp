@@ -2,7 +2,12 @@
 #include "lualib/safety_p.h"
 
 #include "lualib/patternguard_p.h"
+#include "lualib/stopawarelib_p.h"
 #include "luautil/stackguard_p.h"
+#include "stop/stopcontrol_p.h"
+
+#include <atomic>
+#include <cstring>
 
 namespace {
 
@@ -23,10 +28,13 @@ void disable(lua_State *L, const char *table, const char *name)
 }
 
 // Sets the loaded chunk's first upvalue (_ENV) to the value at env, if any,
-// as Lua's load/loadfile do.
+// as Lua's load/loadfile do. lua_load runs a reader function under a
+// protected call of its own: a stop raised in it is raised again.
 int finishLoad(lua_State *L, int status, int env)
 {
     if (status != LUA_OK) {
+        if (StopControl::from(L).stopping())
+            lua_error(L); // the stop's error value is on top
         luaL_pushfail(L);
         lua_insert(L, -2);
         return 2; // nil, message
@@ -39,10 +47,30 @@ int finishLoad(lua_State *L, int status, int env)
     return 1;
 }
 
+// Loading keeps Lua's modes and messages ("attempt to load a text chunk
+// (mode is 'b')") with one exception: a precompiled chunk never loads. Where
+// the mode would let it through, it gets Lua's refusal for text-only mode.
+constexpr char TextOnly[] = "t";
+constexpr char BinaryRefused[] = "attempt to load a binary chunk (mode is 't')";
+
+// Lua's checkmode: a missing mode means "bt".
+bool allows(const char *mode, char kind)
+{
+    return !mode || std::strchr(mode, kind);
+}
+
 constexpr int ReaderSlot = 5; // keeps the reader's last piece alive
 
-const char *readPiece(lua_State *L, void *, size_t *size)
+struct ReaderState
 {
+    bool refuseBinary; // the mode allows binary: refuse it here
+    bool first = true;
+};
+
+// lbaselib.c's generic_reader, plus the look at the first byte.
+const char *readPiece(lua_State *L, void *data, size_t *size)
+{
+    auto *state = static_cast<ReaderState *>(data);
     luaL_checkstack(L, 2, "too many nested functions");
     lua_pushvalue(L, 1);
     lua_call(L, 0, 1);
@@ -54,58 +82,95 @@ const char *readPiece(lua_State *L, void *, size_t *size)
     if (!lua_isstring(L, -1))
         luaL_error(L, "reader function must return a string");
     lua_replace(L, ReaderSlot);
-    return lua_tolstring(L, ReaderSlot, size);
+    const char *piece = lua_tolstring(L, ReaderSlot, size);
+    if (state->first) {
+        state->first = false;
+        if (state->refuseBinary && *size > 0 && piece[0] == LUA_SIGNATURE[0]) {
+            lua_pushstring(L, BinaryRefused);
+            lua_error(L);
+        }
+    }
+    return piece;
 }
 
-// load(chunk [, chunkname [, mode [, env]]]) with mode forced to text. Written
-// out rather than wrapping the original: an upvalue holding Lua's own load
-// would be one debug.getupvalue away from a script.
-int textOnlyLoad(lua_State *L)
+// load(chunk [, chunkname [, mode [, env]]]), as lbaselib.c's luaB_load.
+// Written out rather than wrapping the original: an upvalue holding Lua's
+// own load would be one debug.getupvalue away from a script.
+int load(lua_State *L)
 {
     size_t length = 0;
     const char *text = lua_tolstring(L, 1, &length);
-    luaL_optstring(L, 3, "t"); // checked like Lua does, then ignored
+    const char *mode = luaL_optstring(L, 3, "bt");
     const int env = lua_isnone(L, 4) ? 0 : 4;
     int status;
     if (text) {
         const char *chunkName = luaL_optstring(L, 2, text);
-        status = luaL_loadbufferx(L, text, length, chunkName, "t");
+        const bool binary = length > 0 && text[0] == LUA_SIGNATURE[0];
+        status = luaL_loadbufferx(L, text, length, chunkName, binary && allows(mode, 'b') ? TextOnly : mode);
     } else {
         const char *chunkName = luaL_optstring(L, 2, "=(load)");
         luaL_checktype(L, 1, LUA_TFUNCTION);
         lua_settop(L, ReaderSlot);
-        status = lua_load(L, readPiece, nullptr, chunkName, "t");
+        ReaderState state{allows(mode, 'b')};
+        status = lua_load(L, readPiece, &state, chunkName, mode);
     }
     return finishLoad(L, status, env);
 }
 
-// package.searchers[2] with text-only loading: Lua's own uses
-// luaL_loadfile, which accepts precompiled files. Upvalue 1: package.
+// luaL_loadfilex with Lua's modes and messages, a precompiled file refused.
+int loadFile(lua_State *L, const char *filename, const char *mode)
+{
+    if (!allows(mode, 'b'))
+        return luaL_loadfilex(L, filename, mode); // Lua refuses a binary file itself
+    if (allows(mode, 't'))
+        return luaL_loadfilex(L, filename, TextOnly);
+    // Binary only: Lua refuses a text file before parsing it. Only loading
+    // it as text tells a text file (loads, or a syntax error) from a binary
+    // one (refused) or one that cannot be read (Lua's message either way).
+    const int status = luaL_loadfilex(L, filename, TextOnly);
+    if (status == LUA_OK || (status == LUA_ERRSYNTAX && std::strcmp(lua_tostring(L, -1), BinaryRefused) != 0)) {
+        lua_pop(L, 1);
+        lua_pushfstring(L, "attempt to load a text chunk (mode is '%s')", mode);
+        return LUA_ERRSYNTAX;
+    }
+    return status;
+}
+
+// package.searchpath, Lua's own (the script may replace the field; Lua's
+// searcher keeps using its C function).
+std::atomic<lua_CFunction> luaSearchpath{nullptr};
+
+// package.searchers[2] as loadlib.c's searcher_Lua, with loadFile. Upvalue 1:
+// package (as Lua's).
 int searchLuaText(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
-    lua_getfield(L, lua_upvalueindex(1), "searchpath");
+    lua_getfield(L, lua_upvalueindex(1), "path");
+    const char *path = lua_tostring(L, -1);
+    if (!path)
+        return luaL_error(L, "'package.%s' must be a string", "path");
+    lua_pushcfunction(L, luaSearchpath.load(std::memory_order_relaxed));
     lua_pushvalue(L, 1);
-    if (lua_getfield(L, lua_upvalueindex(1), "path") != LUA_TSTRING)
-        return luaL_error(L, "'package.path' must be a string");
+    lua_pushstring(L, path);
     lua_call(L, 2, 2); // filename | nil, message
     if (lua_isnil(L, -2))
         return 1; // "no file ..." for require's message
     lua_pop(L, 1);
     const char *filename = lua_tostring(L, -1);
-    if (luaL_loadfilex(L, filename, "t") != LUA_OK)
+    if (loadFile(L, filename, nullptr) != LUA_OK)
         return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, filename,
                           lua_tostring(L, -1));
     lua_insert(L, -2);
     return 2; // loader, filename
 }
 
-// loadfile(filename [, mode [, env]]) with mode forced to text.
-int textOnlyLoadfile(lua_State *L)
+// loadfile([filename [, mode [, env]]]), as lbaselib.c's luaB_loadfile.
+int loadfile(lua_State *L)
 {
     const char *filename = luaL_optstring(L, 1, nullptr);
+    const char *mode = luaL_optstring(L, 2, nullptr);
     const int env = lua_isnone(L, 3) ? 0 : 3;
-    return finishLoad(L, luaL_loadfilex(L, filename, "t"), env);
+    return finishLoad(L, loadFile(L, filename, mode), env);
 }
 
 int dofileContinuation(lua_State *L, int, lua_KContext)
@@ -113,12 +178,12 @@ int dofileContinuation(lua_State *L, int, lua_KContext)
     return lua_gettop(L) - 1;
 }
 
-// dofile(filename) through the text-only loader.
-int textOnlyDofile(lua_State *L)
+// dofile([filename]), as lbaselib.c's luaB_dofile.
+int dofile(lua_State *L)
 {
     const char *filename = luaL_optstring(L, 1, nullptr);
     lua_settop(L, 1);
-    if (luaL_loadfilex(L, filename, "t") != LUA_OK)
+    if (loadFile(L, filename, nullptr) != LUA_OK)
         return lua_error(L);
     lua_callk(L, 0, LUA_MULTRET, 0, dofileContinuation);
     return dofileContinuation(L, 0, 0);
@@ -168,12 +233,14 @@ void Safety::openLibraries(lua_State *L, QIsleOptions::Libraries libraries)
     disable(L, LUA_DBLIBNAME, "sethook");
     // debug.debug() reads the host's stdin: it would block the VM for good.
     disable(L, LUA_DBLIBNAME, "debug");
-    replaceGlobal(L, "load", textOnlyLoad);
+    replaceGlobal(L, "load", load);
+    // pcall, xpcall, coroutine.resume/wrap never swallow a stop.
+    StopAwareLib::install(L);
     // Pattern matching runs in C: make a backtracking search stoppable.
     PatternGuard::install(L);
     if (libraries.testFlag(O::Io) || libraries.testFlag(O::Os) || libraries.testFlag(O::Package)) {
-        replaceGlobal(L, "loadfile", textOnlyLoadfile);
-        replaceGlobal(L, "dofile", textOnlyDofile);
+        replaceGlobal(L, "loadfile", loadfile);
+        replaceGlobal(L, "dofile", dofile);
     } else {
         // A sandbox reaches no files.
         removeGlobal(L, "loadfile");
@@ -186,10 +253,18 @@ void Safety::openLibraries(lua_State *L, QIsleOptions::Libraries libraries)
         lua_setfield(L, -2, "loadlib");
         lua_pushliteral(L, "");
         lua_setfield(L, -2, "cpath");
+        lua_getfield(L, -1, "searchpath");
+        if (const lua_CFunction searchpath = lua_tocfunction(L, -1))
+            luaSearchpath.store(searchpath, std::memory_order_relaxed);
+        lua_pop(L, 1);
         if (lua_getfield(L, -1, "searchers") == LUA_TTABLE) {
             // 1: preload, 2: Lua files (made text-only); 3 and 4 load C libraries.
-            lua_pushvalue(L, -2);
-            lua_pushcclosure(L, searchLuaText, 1);
+            if (luaSearchpath.load(std::memory_order_relaxed)) {
+                lua_pushvalue(L, -2);
+                lua_pushcclosure(L, searchLuaText, 1);
+            } else {
+                lua_pushnil(L); // no Lua searcher rather than one that loads bytecode
+            }
             lua_rawseti(L, -2, 2);
             lua_pushnil(L);
             lua_rawseti(L, -2, 4);

@@ -34,8 +34,9 @@ struct RunningRequest
 };
 
 // The stop machinery: a hook that asks whether the running request must stop
-// (cancel, timeout) or pause (suspend), and guards that keep a script from
-// swallowing the stop (pcall, xpcall, coroutine.resume/wrap).
+// (cancel, timeout) or pause (suspend). The Lua functions that must not
+// swallow a stop (pcall, xpcall, coroutine.resume/wrap) live in
+// lualib/stopawarelib.cpp and use only the public members below.
 //
 // Two ways to run the hook (QIsleOptions::StopMode):
 // - Signal: no hook while scripts run. A monitor thread looks at the running
@@ -55,10 +56,9 @@ public:
     // The StopControl of the VM that L (or any coroutine of it) belongs to.
     static StopControl &from(lua_State *L);
 
-    // Chooses the mode, installs the hook or the stop signal, and replaces
-    // pcall, xpcall, coroutine.resume and coroutine.wrap with stop-aware
-    // versions. stopPending: thread-safe, whether the running request must
-    // stop or pause (asked by the monitor thread in signal mode).
+    // Chooses the mode and installs the hook or the stop signal.
+    // stopPending: thread-safe, whether the running request must stop or
+    // pause (asked by the monitor thread in signal mode).
     void install(lua_State *L, const QIsleOptions &options, std::function<bool()> stopPending);
     QIsleOptions::StopMode mode() const { return m_mode; }
 

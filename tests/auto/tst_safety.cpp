@@ -175,8 +175,37 @@ void tst_Safety::binaryChunksNeverLoad_data()
     QTest::addRow("dofile") << "local ok, e = pcall(dofile, dir .. '/evil.luac') return e" << binary;
     QTest::addRow("require") << "package.path = dir .. '/?.luac' local ok, e = pcall(require, 'evil') return e"
                              << binary;
+    // Text-only modes refuse it with Lua's own message; modes that would let
+    // it through get Lua's refusal for mode 't' (lua5.4 would load it).
+    QTest::addRow("load(string, name, 't')") << "local f, e = load(bytecode, 'x', 't') return e"
+                                             << "attempt to load a binary chunk (mode is 't')";
+    QTest::addRow("load(string, name, 'x')") << "local f, e = load(bytecode, 'x', 'x') return e"
+                                             << "attempt to load a binary chunk (mode is 'x')";
+    QTest::addRow("load(reader, name, 'b')")
+            << "local done = false\n"
+               "local f, e = load(function() if done then return nil end done = true return bytecode end, 'x', 'b')\n"
+               "return e"
+            << "attempt to load a binary chunk (mode is 't')";
+    QTest::addRow("load(reader, one byte at a time)")
+            << "local i = 0\n"
+               "local f, e = load(function() i = i + 1 return bytecode:sub(i, i) ~= '' and bytecode:sub(i, i) or nil end)\n"
+               "return e"
+            << "attempt to load a binary chunk (mode is 't')";
+    QTest::addRow("loadfile, mode 'b'") << "local f, e = loadfile(dir .. '/evil.luac', 'b') return e"
+                                        << "attempt to load a binary chunk (mode is 't')";
+    QTest::addRow("loadfile, mode 'bt'") << "local f, e = loadfile(dir .. '/evil.luac', 'bt') return e"
+                                         << "attempt to load a binary chunk (mode is 't')";
+    QTest::addRow("loadfile, mode 't'") << "local f, e = loadfile(dir .. '/evil.luac', 't') return e"
+                                        << "attempt to load a binary chunk (mode is 't')";
     // Lua's own load must not be one debug.getupvalue away.
     QTest::addRow("debug.getupvalue(load)") << "return tostring((debug.getupvalue(load, 1)))" << "nil";
+    // Nor the unguarded pattern functions, nor Lua's coroutine.resume.
+    QTest::addRow("debug.getupvalue(string.find)")
+            << "return tostring((debug.getupvalue(string.find, 1))) .. tostring((debug.getupvalue(string.gsub, 1)))"
+            << "nilnil";
+    QTest::addRow("debug.getupvalue(coroutine.resume)")
+            << "return tostring((debug.getupvalue(coroutine.resume, 1))) .. tostring((debug.getupvalue(coroutine.close, 1)))"
+            << "nilnil";
     QTest::addRow("package.loadlib") << "return tostring(package.loadlib)" << "nil";
 }
 
@@ -230,6 +259,10 @@ void tst_Safety::requireLoadsTextModules()
     const auto missing = evalError(*isle, QStringLiteral("require('nosuchmodule')"));
     QVERIFY(missing);
     QVERIFY2(missing->message().contains(QStringLiteral("no file")), qPrintable(missing->message()));
+    // The C searchers are gone: lua5.4's message would go on with the
+    // package.cpath files it tried; this one ends with the Lua files.
+    QVERIFY2(missing->message().endsWith(QStringLiteral("/nosuchmodule.lua'")), qPrintable(missing->message()));
+    QVERIFY2(!missing->message().contains(QStringLiteral(".so'")), qPrintable(missing->message()));
 }
 
 void tst_Safety::sethookCannotStopCancel_data()
