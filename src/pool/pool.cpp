@@ -38,7 +38,7 @@ constexpr qint64 CheckoutPollMs = 1;
 
 QIslePoolPrivate::QIslePoolPrivate(QIslePool *q, QIsle::Init init, const QIslePoolOptions &options)
     : size(options.size > 0 ? options.size : std::max(1, QThread::idealThreadCount())),
-      options(options), init(std::move(init)), q(q), relay(std::make_shared<PoolRelay>()),
+      options(options), init(std::move(init)), printed(new PrintedForwarder(q)), relay(std::make_shared<PoolRelay>(this)),
       slots(size_t(size))
 {
 }
@@ -69,14 +69,17 @@ std::shared_ptr<QIsle> QIslePoolPrivate::spawnIsle(QThread *&luaThread)
         throw QIsleError(QIsleError::Kind::Init, QString::fromLocal8Bit(e.what()));
     }
     luaThread = seen; // written before spawn() returned
-    relay->adopt(isle.get());
-    QIslePool *pool;
+    PrintedForwarder *forwarder;
     {
-        QMutexLocker lock(&mutex);
-        pool = q;
+        Lock lock(mutex);
+        forwarder = printed;
     }
-    if (pool)
-        QObject::connect(isle.get(), &QIsle::printed, pool, &QIslePool::printed);
+    // Before the isle moves: init's prints, still queued, are forwarded too.
+    if (forwarder) {
+        QObject::connect(isle.get(), &QIsle::printed, forwarder,
+                         [forwarder](const QString &text) { forwarder->push(text); }, Qt::DirectConnection);
+    }
+    relay->adopt(isle.get());
     std::shared_ptr<PoolRelay> r = relay;
     return std::shared_ptr<QIsle>(isle.release(), [r](QIsle *i) { r->destroy(i); });
 }
@@ -100,7 +103,7 @@ void QIslePoolPrivate::spawnAll()
     for (std::thread &helper : helpers)
         helper.join();
     {
-        QMutexLocker lock(&mutex);
+        Lock lock(mutex);
         for (size_t i = 0; i < isles.size(); ++i) {
             if (isles[i])
                 installLocked(int(i), std::move(isles[i]), luaThreads[i]);
@@ -156,7 +159,7 @@ QFuture<QVariant> QIslePoolPrivate::holdLocked(const Target &target, Submit subm
         return failedFuture(QIsleError::Kind::Shutdown, QStringLiteral("the pool is shut down"));
     auto held = std::make_shared<HeldRequest>();
     held->submit = std::move(submit);
-    held->relay = relay->watch(this, held);
+    relay->watch(held);
     if (target.kind == Target::Kind::Held) {
         held->state = HeldRequest::State::Waiting;
         waiting.push_back(held);
@@ -183,7 +186,7 @@ void QIslePoolPrivate::forwardLocked(const std::shared_ptr<HeldRequest> &held, P
     held->state = HeldRequest::State::Forwarded;
     if (!future.isFinished())
         slot.inflight.push_back(future);
-    relay->forwarded(held->relay, future);
+    relay->forwarded(held, future);
 }
 
 void QIslePoolPrivate::installLocked(int index, std::shared_ptr<QIsle> isle, QThread *luaThread)
@@ -228,7 +231,7 @@ void QIslePoolPrivate::spawnInBackground(int index, std::list<Spawner>::iterator
     HeldList canceled;
     HeldList failed;
     {
-        QMutexLocker lock(&mutex);
+        Lock lock(mutex);
         PoolSlot &slot = slots[size_t(index)];
         if (isle) {
             installLocked(index, std::move(isle), luaThread);
@@ -244,7 +247,7 @@ void QIslePoolPrivate::spawnInBackground(int index, std::list<Spawner>::iterator
                 held->state = HeldRequest::State::Done;
         }
         self->done = true;
-        changed.wakeAll();
+        changed.notify_all();
     }
     finishCanceled(canceled);
     if (error)
@@ -269,7 +272,7 @@ void QIslePoolPrivate::serveWaitingLocked(int index, HeldList &canceled)
 
 void QIslePoolPrivate::addRegistration(Registration registration)
 {
-    QMutexLocker lock(&mutex);
+    Lock lock(mutex);
     if (shut)
         return;
     for (PoolSlot &slot : slots) {
@@ -293,7 +296,7 @@ QIsleLease QIslePoolPrivate::leaseLocked(int index)
 
 QIsleLease QIslePoolPrivate::checkout(QDeadlineTimer deadline, bool wait)
 {
-    QMutexLocker lock(&mutex);
+    Lock lock(mutex);
     for (;;) {
         if (shut)
             return {};
@@ -336,7 +339,7 @@ QIsleLease QIslePoolPrivate::checkout(QDeadlineTimer deadline, bool wait)
             try {
                 isle = spawnIsle(luaThread);
             } catch (const QIsleError &) {
-                lock.relock();
+                lock.lock();
                 slot.leased = false;
                 slot.state = PoolSlot::State::Cold;
                 if (!shut && !waiting.empty()) { // they wait for an unleased slot: this one
@@ -344,14 +347,14 @@ QIsleLease QIslePoolPrivate::checkout(QDeadlineTimer deadline, bool wait)
                     serveWaitingLocked(cold, none);
                     startSpawnLocked(cold);
                 }
-                changed.wakeAll();
+                changed.notify_all();
                 throw;
             }
-            lock.relock();
+            lock.lock();
             if (shut) { // shut down meanwhile: no lease
                 slot.leased = false;
                 slot.state = PoolSlot::State::Cold;
-                changed.wakeAll();
+                changed.notify_all();
                 lock.unlock();
                 isle.reset();
                 return {};
@@ -370,7 +373,10 @@ QIsleLease QIslePoolPrivate::checkout(QDeadlineTimer deadline, bool wait)
             if (poll < until)
                 until = poll;
         }
-        changed.wait(&mutex, until);
+        if (until.isForever())
+            changed.wait(lock);
+        else
+            changed.wait_until(lock, until.deadline<std::chrono::steady_clock>());
     }
 }
 
@@ -378,7 +384,7 @@ void QIslePoolPrivate::release(QIsleLeasePrivate &lease)
 {
     HeldList canceled;
     {
-        QMutexLocker lock(&mutex);
+        Lock lock(mutex);
         PoolSlot &slot = slots[size_t(lease.slot)];
         if (!shut && slot.leased && slot.generation == lease.generation && slot.state == PoolSlot::State::Ready) {
             // Before the isle is free: a new holder that discards it must
@@ -387,7 +393,7 @@ void QIslePoolPrivate::release(QIsleLeasePrivate &lease)
             slot.leased = false;
             // Requests waiting in the pool come before a blocked checkout.
             serveWaitingLocked(lease.slot, canceled);
-            changed.wakeAll();
+            changed.notify_all();
         }
     }
     finishCanceled(canceled);
@@ -397,7 +403,7 @@ void QIslePoolPrivate::discard(QIsleLeasePrivate &lease)
 {
     std::shared_ptr<QIsle> old;
     {
-        QMutexLocker lock(&mutex);
+        Lock lock(mutex);
         PoolSlot &slot = slots[size_t(lease.slot)];
         if (!shut && slot.leased && slot.generation == lease.generation && slot.state == PoolSlot::State::Ready) {
             old = std::move(slot.isle);
@@ -407,7 +413,7 @@ void QIslePoolPrivate::discard(QIsleLeasePrivate &lease)
             startSpawnLocked(lease.slot);
             HeldList none; // the slot is Spawning: waiting requests become pending on it
             serveWaitingLocked(lease.slot, none);
-            changed.wakeAll();
+            changed.notify_all();
         }
     }
     // The last references: ~QIsle runs now (in the relay thread) and cancels
@@ -418,13 +424,13 @@ void QIslePoolPrivate::discard(QIsleLeasePrivate &lease)
 
 int QIslePoolPrivate::leasedCount()
 {
-    QMutexLocker lock(&mutex);
+    Lock lock(mutex);
     return int(std::count_if(slots.begin(), slots.end(), [](const PoolSlot &slot) { return slot.leased; }));
 }
 
 int QIslePoolPrivate::idleCount()
 {
-    QMutexLocker lock(&mutex);
+    Lock lock(mutex);
     int idle = 0;
     for (PoolSlot &slot : slots) {
         if (!slot.leased && loadOf(slot) == 0)
@@ -435,18 +441,18 @@ int QIslePoolPrivate::idleCount()
 
 bool QIslePoolPrivate::isAlive()
 {
-    QMutexLocker lock(&mutex);
+    Lock lock(mutex);
     return !shut;
 }
 
 void QIslePoolPrivate::shutdown(bool aborting)
 {
-    QMutexLocker serial(&shutdownMutex);
+    const std::lock_guard<std::mutex> serial(shutdownMutex);
     if (destroyed)
         return;
     HeldList failed;
     {
-        QMutexLocker lock(&mutex);
+        Lock lock(mutex);
         shut = true;
         for (auto &held : waiting) {
             held->state = HeldRequest::State::Done;
@@ -462,7 +468,7 @@ void QIslePoolPrivate::shutdown(bool aborting)
                 slot.pending.clear();
             }
         }
-        changed.wakeAll(); // blocked checkouts give up
+        changed.notify_all(); // blocked checkouts give up
     }
     finishFailed(failed, poolShutdownError());
 
@@ -470,7 +476,7 @@ void QIslePoolPrivate::shutdown(bool aborting)
     // spawn()); a successful one forwards its pending requests.
     std::list<Spawner> ending;
     {
-        QMutexLocker lock(&mutex);
+        Lock lock(mutex);
         ending.splice(ending.end(), spawners); // iterators stay valid
     }
     for (Spawner &spawner : ending)
@@ -479,7 +485,7 @@ void QIslePoolPrivate::shutdown(bool aborting)
     std::vector<std::shared_ptr<QIsle>> toDestroy;
     std::vector<std::shared_ptr<QIsle>> toShutdown;
     {
-        QMutexLocker lock(&mutex);
+        Lock lock(mutex);
         for (PoolSlot &slot : slots) {
             if (!slot.isle)
                 continue;
@@ -513,32 +519,65 @@ void QIslePoolPrivate::shutdown(bool aborting)
 
 void QIslePoolPrivate::detach()
 {
-    QMutexLocker lock(&mutex);
-    q = nullptr;
+    Lock lock(mutex);
+    printed = nullptr; // deleted with the pool, its parent
 }
 
-void QIslePoolPrivate::heldCanceled(const std::shared_ptr<HeldRequest> &held)
+PrintedForwarder::PrintedForwarder(QIslePool *pool) : QObject(pool), m_pool(pool) { }
+
+void PrintedForwarder::push(const QString &text)
 {
-    {
-        QMutexLocker lock(&mutex);
-        if (held->state == HeldRequest::State::Waiting) {
-            waiting.erase(std::find(waiting.begin(), waiting.end(), held));
-        } else if (held->state == HeldRequest::State::Pending) {
-            auto &pending = slots[size_t(held->slot)].pending;
-            pending.erase(std::find(pending.begin(), pending.end(), held));
-        } else {
-            return;
-        }
-        held->state = HeldRequest::State::Done;
-        changed.wakeAll(); // a pending one dropped: its slot's load fell
+    const std::lock_guard<std::mutex> lock(m_mutex);
+    m_lines << text;
+    if (!m_posted) {
+        m_posted = true;
+        QCoreApplication::postEvent(this, new QEvent(QEvent::User));
     }
-    finishCanceled({held});
 }
 
-void QIslePoolPrivate::heldFinished(const std::shared_ptr<HeldRequest> &)
+bool PrintedForwarder::event(QEvent *event)
 {
-    QMutexLocker lock(&mutex);
-    changed.wakeAll();
+    if (event->type() != QEvent::User)
+        return QObject::event(event);
+    QStringList lines;
+    {
+        const std::lock_guard<std::mutex> lock(m_mutex);
+        lines.swap(m_lines);
+        m_posted = false;
+    }
+    for (const QString &line : std::as_const(lines))
+        Q_EMIT m_pool->printed(line);
+    return true;
+}
+
+void QIslePoolPrivate::heldCanceled(HeldRequest &held)
+{
+    std::shared_ptr<HeldRequest> taken;
+    {
+        Lock lock(mutex);
+        const auto same = [&held](const std::shared_ptr<HeldRequest> &h) { return h.get() == &held; };
+        if (held.state == HeldRequest::State::Waiting) {
+            const auto it = std::find_if(waiting.begin(), waiting.end(), same);
+            taken = std::move(*it);
+            waiting.erase(it);
+        } else if (held.state == HeldRequest::State::Pending) {
+            auto &pending = slots[size_t(held.slot)].pending;
+            const auto it = std::find_if(pending.begin(), pending.end(), same);
+            taken = std::move(*it);
+            pending.erase(it);
+        } else {
+            return; // an isle took it: the relay cancels the isle's future
+        }
+        held.state = HeldRequest::State::Done;
+        changed.notify_all(); // a pending one dropped: its slot's load fell
+    }
+    finishCanceled({taken});
+}
+
+void QIslePoolPrivate::heldFinished()
+{
+    Lock lock(mutex);
+    changed.notify_all();
 }
 
 void QIslePoolPrivate::finishCanceled(const HeldList &held)

@@ -10,13 +10,13 @@
 #include <QIsle/qislepool.h>
 
 #include <QtCore/QDeadlineTimer>
-#include <QtCore/QMutex>
-#include <QtCore/QWaitCondition>
 
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -39,6 +39,29 @@ struct PoolSlot
     std::vector<std::shared_ptr<HeldRequest>> pending; // bound here while Spawning
 };
 
+// Delivers the isles' print() lines as QIslePool::printed in the pool's
+// thread. The isles' printed signals arrive in the relay thread; the lines
+// cross under a mutex (visible to ThreadSanitizer, unlike a queued signal's
+// arguments inside Qt) and one posted event a burst wakes the pool's thread.
+// A child of the pool: it lives, and moves, with it.
+class PrintedForwarder : public QObject
+{
+public:
+    explicit PrintedForwarder(QIslePool *pool);
+    // Any thread (the relay thread).
+    void push(const QString &text);
+
+protected:
+    // The pool's thread.
+    bool event(QEvent *event) override;
+
+private:
+    QIslePool *const m_pool;
+    std::mutex m_mutex;
+    QStringList m_lines;   // m_mutex
+    bool m_posted = false; // m_mutex: an event is on its way
+};
+
 // A lease's state: which isle of which pool.
 class QIsleLeasePrivate
 {
@@ -59,6 +82,7 @@ class QIslePoolPrivate : public std::enable_shared_from_this<QIslePoolPrivate>
 {
 public:
     using Submit = HeldRequest::Submit;
+    using Lock = std::unique_lock<std::mutex>;
     using Registration = std::function<void(QIsle &)>;
 
     QIslePoolPrivate(QIslePool *q, QIsle::Init init, const QIslePoolOptions &options);
@@ -91,10 +115,11 @@ public:
     // The QIslePool is gone (its destructor, after shutdown).
     void detach();
 
-    // Relay thread: a held request's caller canceled it.
-    void heldCanceled(const std::shared_ptr<HeldRequest> &held);
+    // Relay thread: a held request's caller canceled it; finishes it unless
+    // an isle took it already.
+    void heldCanceled(HeldRequest &held);
     // Relay thread: a forwarded request finished (wakes blocked checkouts).
-    void heldFinished(const std::shared_ptr<HeldRequest> &held);
+    void heldFinished();
 
     const int size;
     const QIslePoolOptions options;
@@ -130,16 +155,18 @@ private:
     static void finishFailed(const HeldList &held, const QIsleError &error);
     static QVariant waitHeld(QFuture<QVariant> future, PoolRelay &relay);
 
-    QIslePool *q;                         // mutex; printed is forwarded to it; nullptr once destroyed
+    PrintedForwarder *printed;            // mutex; owned by the pool; nullptr once the pool is destroyed
     const std::shared_ptr<PoolRelay> relay;
-    mutable QMutex mutex;
-    QWaitCondition changed;               // a slot was released, spawned, freed; shutdown
+    // std:: rather than QMutex/QWaitCondition: QWaitCondition unlocks its
+    // mutex inside (uninstrumented) Qt, which ThreadSanitizer cannot follow.
+    std::mutex mutex;
+    std::condition_variable changed;      // a slot was released, spawned, freed; shutdown
     std::vector<PoolSlot> slots;          // fixed size
     std::deque<std::shared_ptr<HeldRequest>> waiting; // FIFO; non-empty only while every slot is leased
     std::vector<Registration> registrations;
     std::list<Spawner> spawners;          // background spawns; joined by shutdown, reaped as they end
     bool shut = false;                    // no new work
-    QMutex shutdownMutex;                 // serializes shutdown(); taken before `mutex`
+    std::mutex shutdownMutex;             // serializes shutdown(); taken before `mutex`
     bool isleShutdownDone = false;        // shutdownMutex
     bool destroyed = false;               // shutdownMutex
 };
@@ -147,7 +174,7 @@ private:
 template <typename Fn>
 QFuture<QVariant> QIslePoolPrivate::submit(Fn &&fn)
 {
-    QMutexLocker lock(&mutex);
+    Lock lock(mutex);
     const Target target = targetLocked();
     if (target.kind != Target::Kind::Ready)
         return holdLocked(target, Submit(std::forward<Fn>(fn)));
@@ -169,7 +196,7 @@ QVariant QIslePoolPrivate::block(Block &&blockFn, Fn &&submitFn)
     PoolSlot *slot = nullptr;
     QFuture<QVariant> held;
     {
-        QMutexLocker lock(&mutex);
+        Lock lock(mutex);
         // On one of our Lua threads: that isle runs it inline, nested (and
         // refuses it with Shutdown if the isle is being destroyed).
         const QThread *current = QThread::currentThread();
@@ -201,9 +228,9 @@ QVariant QIslePoolPrivate::block(Block &&blockFn, Fn &&submitFn)
         PoolSlot *slot;
         ~Done()
         {
-            QMutexLocker lock(&pool->mutex);
+            Lock lock(pool->mutex);
             --slot->blocking;
-            pool->changed.wakeAll();
+            pool->changed.notify_all();
         }
     } done{this, slot};
     return blockFn(*isle);

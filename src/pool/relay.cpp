@@ -3,26 +3,34 @@
 
 #include "pool/pool_p.h"
 
-#include <QtCore/QMetaObject>
+#include <QtCore/QSocketNotifier>
+#include <QtCore/QTimer>
 
-// Why a thread, and why watchers: in Qt 6.4 nothing but a QFutureWatcher
-// learns that a future was canceled, suspended or given a result before it
-// finishes (QFuture::then runs at the finish, holds one continuation per
-// future, and the caller's own .then() would replace ours). A watcher posts
-// to its thread's event loop; the caller's thread may have none, so the
-// watchers live here. Only held requests (every isle leased, or an isle
-// still spawning) pay for it: a request bound at submission gets its isle's
-// own future, untouched.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <future>
 
 namespace {
 
+// Held requests one look may cover per millisecond between looks.
+constexpr int RequestsPerMs = 500;
+
 void relayProgress(QFutureInterface<QVariant> &promise, const QFuture<QVariant> &from)
 {
+    // An observer Qt's synchronisation is visible through (to ThreadSanitizer
+    // too) before the plain reads of the progress.
+    (void)from.isFinished();
     const int minimum = from.progressMinimum();
     const int maximum = from.progressMaximum();
     if (minimum != promise.progressMinimum() || maximum != promise.progressMaximum())
         promise.setProgressRange(minimum, maximum);
-    promise.setProgressValueAndText(from.progressValue(), from.progressText());
+    const int value = from.progressValue();
+    const QString text = from.progressText();
+    if (value != promise.progressValue() || text != promise.progressText())
+        promise.setProgressValueAndText(value, text);
 }
 
 // Result i of `from` into `promise`, unless already there or gone.
@@ -63,111 +71,165 @@ void finishFrom(QFutureInterface<QVariant> &promise, const QFuture<QVariant> &is
     promise.reportFinished();
 }
 
-RequestRelay::RequestRelay(QIslePoolPrivate *pool, std::shared_ptr<HeldRequest> held)
-    : m_pool(pool), m_held(std::move(held))
+// The relay thread. Closures from other threads (PoolRelay::post) cross
+// under a std::mutex and wake the thread through a pipe it watches, not
+// through Qt's posted-event queue: ThreadSanitizer sees both hand-offs
+// (Qt's queue is guarded by mutexes inside uninstrumented Qt). `ready` and
+// `ended` order the thread's start and end the same way (QThread::wait()
+// is a wait condition inside Qt).
+class RelayThread : public QThread
 {
-    // Children move with this object to the relay thread.
-    m_caller.setParent(this);
-    m_isle.setParent(this);
-}
+public:
+    explicit RelayThread(PoolRelay *relay) : m_relay(relay) { }
 
-RequestRelay::~RequestRelay()
-{
-    if (m_held->promise.isFinished())
-        return;
-    if (m_attached && m_isle.future().isFinished()) {
-        finishFrom(m_held->promise, m_isle.future());
-    } else {
-        m_held->promise.cancel();
-        m_held->promise.reportFinished();
+    std::promise<void> ready;
+    std::promise<void> ended;
+
+protected:
+    void run() override
+    {
+        {
+            QSocketNotifier wake(qintptr(m_relay->m_wakeRead), QSocketNotifier::Read);
+            QObject::connect(&wake, &QSocketNotifier::activated, &wake, [this] { m_relay->runPosted(); });
+            QTimer timer;
+            timer.setTimerType(Qt::PreciseTimer);
+            QObject::connect(&timer, &QTimer::timeout, &timer, [this] { m_relay->poll(); });
+            m_relay->m_timer = &timer;
+            ready.set_value();
+            exec();
+            m_relay->m_timer = nullptr;
+        }
+        ended.set_value();
     }
-}
 
-void RequestRelay::start()
-{
-    connect(&m_caller, &QFutureWatcherBase::canceled, this, &RequestRelay::callerCanceled);
-    connect(&m_caller, &QFutureWatcherBase::suspending, this, &RequestRelay::callerSuspending);
-    connect(&m_caller, &QFutureWatcherBase::resumed, this, &RequestRelay::callerResumed);
-    connect(&m_caller, &QFutureWatcherBase::finished, this, &QObject::deleteLater);
-    // Replays the current state: a cancel that came before is seen now.
-    m_caller.setFuture(m_held->promise.future());
-}
+private:
+    PoolRelay *const m_relay;
+};
 
-void RequestRelay::attach(const QFuture<QVariant> &isleFuture)
+PoolRelay::PoolRelay(QIslePoolPrivate *pool) : m_pool(pool)
 {
-    m_attached = true;
-    connect(&m_isle, &QFutureWatcherBase::resultsReadyAt, this, &RequestRelay::isleResults);
-    connect(&m_isle, &QFutureWatcherBase::progressRangeChanged, this, &RequestRelay::isleProgress);
-    connect(&m_isle, &QFutureWatcherBase::progressValueChanged, this, &RequestRelay::isleProgress);
-    connect(&m_isle, &QFutureWatcherBase::progressTextChanged, this, &RequestRelay::isleProgress);
-    connect(&m_isle, &QFutureWatcherBase::finished, this, &RequestRelay::isleFinished);
-    m_isle.setFuture(isleFuture);
-    QFuture<QVariant> caller = m_held->promise.future();
-    if (caller.isCanceled())
-        m_isle.cancel();
-    else if (caller.isSuspending() || caller.isSuspended())
-        m_isle.suspend();
-}
-
-void RequestRelay::callerCanceled()
-{
-    if (m_attached) {
-        m_isle.cancel(); // the isle stops it; isleFinished finishes the caller's future
-        return;
+    int fds[2];
+    if (::pipe(fds) != 0)
+        qFatal("QIslePool: cannot make the relay's wake-up pipe");
+    for (int fd : fds) {
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
-    // Still waiting in the pool or for its isle's spawn: finish it now.
-    m_pool->heldCanceled(m_held);
-}
-
-void RequestRelay::callerSuspending()
-{
-    if (m_attached)
-        m_isle.suspend();
-}
-
-void RequestRelay::callerResumed()
-{
-    if (m_attached)
-        m_isle.resume();
-}
-
-void RequestRelay::isleResults(int begin, int end)
-{
-    const QFuture<QVariant> from = m_isle.future();
-    for (int i = begin; i < end; ++i)
-        relayResult(m_held->promise, from, i);
-}
-
-void RequestRelay::isleProgress()
-{
-    relayProgress(m_held->promise, m_isle.future());
-}
-
-void RequestRelay::isleFinished()
-{
-    // The isle's load dropped when its future finished, before this.
-    finishFrom(m_held->promise, m_isle.future());
-    m_pool->heldFinished(m_held);
-    deleteLater();
-}
-
-PoolRelay::PoolRelay() : m_thread(new QThread), m_context(new QObject)
-{
+    m_wakeRead = fds[0];
+    m_wakeWrite = fds[1];
+    auto *thread = new RelayThread(this);
+    std::future<void> ready = thread->ready.get_future();
+    m_thread = thread;
     m_thread->setObjectName(QStringLiteral("QIslePool relay"));
-    m_context->moveToThread(m_thread);
     m_thread->start();
+    ready.wait();
 }
 
 PoolRelay::~PoolRelay()
 {
     stop();
-    delete m_context; // with any relay left: it finishes its request (see ~RequestRelay)
     delete m_thread;
+    ::close(m_wakeRead);
+    ::close(m_wakeWrite);
+}
+
+void PoolRelay::post(std::function<void()> fn)
+{
+    const std::lock_guard<std::mutex> lock(m_postMutex);
+    m_posted.push_back(std::move(fn));
+    if (!m_wakePending) {
+        m_wakePending = true;
+        const char byte = 1;
+        while (::write(m_wakeWrite, &byte, 1) < 0 && errno == EINTR) { }
+    }
+}
+
+void PoolRelay::runPosted()
+{
+    char buffer[64];
+    while (::read(m_wakeRead, buffer, sizeof buffer) > 0) { }
+    std::deque<std::function<void()>> posted;
+    {
+        const std::lock_guard<std::mutex> lock(m_postMutex);
+        posted.swap(m_posted);
+        m_wakePending = false;
+    }
+    for (auto &fn : posted)
+        fn();
+    poll(); // a new request, or a forwarded one: look now
+}
+
+void PoolRelay::poll()
+{
+    m_active.erase(std::remove_if(m_active.begin(), m_active.end(),
+                                  [this](const std::shared_ptr<HeldRequest> &held) { return !relay(*held); }),
+                   m_active.end());
+    schedule();
+}
+
+void PoolRelay::schedule()
+{
+    if (!m_timer)
+        return;
+    if (m_active.empty()) {
+        m_timer->stop();
+        return;
+    }
+    const int interval = std::max(1, int(m_active.size()) / RequestsPerMs);
+    if (!m_timer->isActive() || m_timer->interval() != interval)
+        m_timer->start(interval);
+}
+
+bool PoolRelay::relay(HeldRequest &held)
+{
+    QFutureInterface<QVariant> &promise = held.promise;
+    if (!held.attached) {
+        if (promise.isFinished())
+            return false; // failed or canceled by the pool
+        if (promise.isCanceled())
+            m_pool->heldCanceled(held); // finishes it, unless an isle took it meanwhile
+        return true;
+    }
+    const QFuture<QVariant> &from = held.isleFuture;
+    if (from.isFinished()) {
+        // The isle's load dropped when its future finished, before this.
+        finishFrom(promise, from);
+        m_pool->heldFinished();
+        return false;
+    }
+    if (promise.isCanceled()) {
+        if (!held.cancelSent) {
+            held.cancelSent = true;
+            QFuture<QVariant>(from).cancel();
+        }
+        return true;
+    }
+    const bool suspend = promise.isSuspending() || promise.isSuspended();
+    if (suspend != held.suspendSent) {
+        held.suspendSent = suspend;
+        QFuture<QVariant>(from).setSuspended(suspend);
+    }
+    while (from.isResultReadyAt(held.nextResult))
+        relayResult(promise, from, held.nextResult++);
+    relayProgress(promise, from);
+    return true;
 }
 
 void PoolRelay::adopt(QIsle *isle)
 {
-    isle->moveToThread(m_thread);
+    QMutexLocker lock(&m_mutex);
+    if (!m_running || isRelayThread())
+        return; // shutting down: the isle is about to be destroyed where it is
+    // Let go here, pull it there: objects without a thread may be pulled,
+    // and the pull happens after the hand-off through post().
+    isle->moveToThread(nullptr);
+    auto done = std::make_shared<std::promise<void>>();
+    std::future<void> moved = done->get_future();
+    post([isle, done] {
+        isle->moveToThread(QThread::currentThread());
+        done->set_value();
+    });
+    moved.wait();
 }
 
 void PoolRelay::destroy(QIsle *isle)
@@ -178,23 +240,26 @@ void PoolRelay::destroy(QIsle *isle)
         delete isle;
         return;
     }
-    QMetaObject::invokeMethod(m_context, [isle] { delete isle; }, Qt::BlockingQueuedConnection);
+    auto done = std::make_shared<std::promise<void>>();
+    std::future<void> deleted = done->get_future();
+    post([isle, done] {
+        delete isle;
+        done->set_value();
+    });
+    deleted.wait();
 }
 
-RequestRelay *PoolRelay::watch(QIslePoolPrivate *pool, const std::shared_ptr<HeldRequest> &held)
+void PoolRelay::watch(const std::shared_ptr<HeldRequest> &held)
 {
-    auto *relay = new RequestRelay(pool, held);
-    relay->moveToThread(m_thread);
-    QMetaObject::invokeMethod(relay, [relay, context = m_context] {
-        relay->setParent(context);
-        relay->start();
-    }, Qt::QueuedConnection);
-    return relay;
+    post([this, held] { m_active.push_back(held); });
 }
 
-void PoolRelay::forwarded(RequestRelay *relay, const QFuture<QVariant> &isleFuture)
+void PoolRelay::forwarded(const std::shared_ptr<HeldRequest> &held, const QFuture<QVariant> &isleFuture)
 {
-    QMetaObject::invokeMethod(relay, [relay, isleFuture] { relay->attach(isleFuture); }, Qt::QueuedConnection);
+    post([held, isleFuture] {
+        held->isleFuture = isleFuture;
+        held->attached = true;
+    });
 }
 
 void PoolRelay::stop()
@@ -205,8 +270,19 @@ void PoolRelay::stop()
             return;
         m_running = false;
     }
-    // Queued behind everything posted so far (isle futures finished by
-    // shutdown or destruction included), so those are relayed first.
-    QMetaObject::invokeMethod(m_context, [] { QThread::currentThread()->quit(); }, Qt::QueuedConnection);
+    std::future<void> ended = static_cast<RelayThread *>(m_thread)->ended.get_future();
+    post([] { QThread::currentThread()->quit(); });
+    ended.wait();
     m_thread->wait();
+    // The thread is gone: finish what is left, from the isles' outcomes.
+    runPosted();
+    for (const auto &held : m_active) {
+        if (held->attached && held->isleFuture.isFinished()) {
+            finishFrom(held->promise, held->isleFuture);
+        } else if (!held->promise.isFinished()) {
+            held->promise.cancel();
+            held->promise.reportFinished();
+        }
+    }
+    m_active.clear();
 }
