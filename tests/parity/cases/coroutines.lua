@@ -208,7 +208,32 @@ local function resumeChain(n)
   return coroutine.create(function() return coroutine.resume(inner) end)
 end
 out("resume chain of 10", coroutine.resume(resumeChain(10)))
-case("C stack overflow through wraps", function()
-  local function nest(n) return coroutine.wrap(function() return nest(n + 1)() end) end
-  return nest(1)()
+-- How deep wraps and resumes nest before Lua's C stack limit, against a
+-- plain C function that calls back through one lua_call (string.gsub): the
+-- host's own nesting cancels out, what remains is what each call costs.
+-- Only the kind of failure is shown: where exactly the limit falls depends
+-- on the host.
+local function depth(nest)
+  local n, message = 0, nil
+  local function f()
+    n = n + 1
+    local ok, e = pcall(nest, f)
+    if not ok and message == nil then message = e end
+    return "x"
+  end
+  f()
+  return n, message
+end
+local reference = depth(function(f) return string.gsub("x", "x", f) end)
+local function relative(label, nest)
+  local n, message = depth(nest)
+  out(label, n - reference, type(message), tostring(message):match("C stack overflow") ~= nil)
+end
+relative("C stack limit through wraps", function(f) return coroutine.wrap(f)() end)
+relative("C stack limit through resumes", function(f)
+  local ok, e = coroutine.resume(coroutine.create(f))
+  if not ok then error(e, 0) end
+end)
+relative("C stack limit through wrap's error", function(f)
+  return coroutine.wrap(function() f() error("unwinding") end)()
 end)
