@@ -24,10 +24,11 @@ QIsleError poolShutdownError()
 }
 
 // Past this many requests on one isle, only the finished ones at the front
-// are dropped when its load is counted (one request at a time finishes in
-// queue order, so that is exact for QIsle's default of one request at a
-// time); below it every finished one is.
-constexpr std::size_t ExactScanLimit = 256;
+// are dropped when its load is counted: requests finish in queue order with
+// QIsle's default of one request at a time, so that is exact there, and a
+// submission behind a deep queue stays O(1). Up to this many, every
+// finished one is (requests that finish out of order).
+constexpr std::size_t ExactScanLimit = 16;
 
 // How often a blocked checkout looks again at isles whose requests it waits
 // for: a request bound at submission returns its isle's own future, and no

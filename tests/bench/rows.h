@@ -22,5 +22,6 @@ void isleCosts(Bench::Table &table);  // row 7: cancel, hook, spawn, RSS
 void heartbeat(Bench::Table &table);  // row 8: the main thread's timer gap
 void values(Bench::Table &table);     // row 9: QVariant <-> Lua
 void memory(Bench::Table &table);     // row 10: allocator, timeout precision
+void pool(Bench::Table &table);       // row 11: QIslePool throughput, dispatch, leases
 
 } // namespace Rows
