@@ -119,6 +119,27 @@ public:
     /// Kind::Callback. Queued like any request: later requests see it.
     void registerFunction(const QString &name, HostFunction fn);
 
+    /// The same, but fn runs in the thread `context` lives in (typically the
+    /// GUI thread), so it may touch widgets and models; the script waits for
+    /// its answer. A thread blocked in one of QIsle's blocking calls (eval,
+    /// call, exec, waitFor, shutdown, destruction) runs these calls meanwhile
+    /// -- and no other events -- so the GUI thread may eval a script that
+    /// calls a GUI-thread function. context is referenced weakly: a call made
+    /// once it is destroyed (or destroyed before the call runs) raises a Lua
+    /// error whose message contains "destroyed". A null context means the
+    /// Lua thread, as the form above.
+    void registerFunction(const QString &name, QObject *context, HostFunction fn);
+
+    /// Makes a global (a dotted name creates the tables on the way) for
+    /// object: its Q_PROPERTYs read and written as fields, its public slots
+    /// and Q_INVOKABLEs called as methods (obj:add(1, 2)), its enums by key
+    /// name, its signals as obj.sig:connect(fn), obj.sig:wait([ms]) and
+    /// obj.sig:emit(...). Every access runs in the object's thread. The
+    /// object is referenced weakly, at once, in the calling thread; using it
+    /// once destroyed raises a Lua error containing "destroyed". Lua never
+    /// deletes it. Returns without waiting; queued like any request.
+    void exposeObject(const QString &name, QObject *object);
+
     /// Runs what was queued before it, closes the VM and joins the thread.
     /// Later requests fail at once with Kind::Shutdown. Idempotent.
     void shutdown();
@@ -137,6 +158,10 @@ Q_SIGNALS:
     /// Lua's print(...): the arguments through tostring, joined by tabs,
     /// without the newline.
     void printed(const QString &text);
+    /// A Lua handler connected to a signal (obj.sig:connect(fn)) failed: it
+    /// raised an error or ran past its timeout. Each emission runs the
+    /// handler as a request of its own, so nobody else sees the error.
+    void handlerFailed(const QIsleError &error);
 
 private:
     explicit QIsle(const QIsleOptions &options);

@@ -3,9 +3,13 @@
 
 #include "lualib/islelib_p.h"
 #include "isle/worker_p.h"
+#include "objects/islelink_p.h"
+#include "objects/mailbox_p.h"
+#include "objects/objectlib_p.h"
 
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QLoggingCategory>
+#include <QtCore/QScopeGuard>
 
 #include <vector>
 
@@ -62,6 +66,7 @@ QIslePrivate::QIslePrivate(QIsle *q, const QIsleOptions &options)
     : q(q), options(options), queue(std::make_shared<RequestQueue>(options.maxPending)),
       thread(new IsleThread(queue, options, q))
 {
+    objects = std::make_shared<IsleLink>(q, queue);
 }
 
 QIslePrivate::~QIslePrivate()
@@ -73,6 +78,10 @@ QIslePrivate::~QIslePrivate()
 QFuture<QVariant> QIslePrivate::submit(std::unique_ptr<Request> request)
 {
     QFuture<QVariant> future = request->promise.future();
+    // Made on behalf of a script of this isle that waits for a call into
+    // this thread: runs while the script waits, ahead of the queue.
+    if (ThreadCalls::routeChild(queue.get(), request))
+        return future;
     switch (queue->push(request)) {
     case RequestQueue::PushResult::Queued:
         return future;
@@ -106,6 +115,8 @@ QVariant QIslePrivate::block(std::unique_ptr<Request> request)
         const auto end = std::chrono::steady_clock::now() + options.lowLatencySpin;
         while (!future.isFinished() && std::chrono::steady_clock::now() < end) { }
     }
+    // Runs the calls scripts post to this thread meanwhile (no deadlock).
+    ThreadCalls::waitForFinished(future, true);
     return QIsle::waitFor(future);
 }
 
@@ -122,7 +133,16 @@ void QIslePrivate::join(bool aborting)
     const QDeadlineTimer abortDeadline = aborting ? QDeadlineTimer(options.shutdownTimeout)
                                                   : QDeadlineTimer(QDeadlineTimer::Forever);
     // Returns as soon as the thread ends; the slices only bound the checks.
-    while (!thread->wait(QDeadlineTimer(20))) {
+    // Meanwhile it runs the calls scripts post to this thread (no deadlock).
+    const std::shared_ptr<ThreadMailbox> mailbox = ThreadMailbox::current();
+    const auto ended = std::make_shared<std::atomic<bool>>(false);
+    const QMetaObject::Connection watch = QObject::connect(thread, &QThread::finished, thread, [ended, mailbox] {
+        ended->store(true);
+        mailbox->notify();
+    }, Qt::DirectConnection);
+    const auto unwatch = qScopeGuard([&watch] { QObject::disconnect(watch); });
+    while (!thread->wait(QDeadlineTimer(ended->load() ? 20 : 0))) {
+        mailbox->waitUntil([&ended] { return ended->load(); }, QDeadlineTimer(20));
         if (abortDeadline.hasExpired() || queue->closingFor() > options.shutdownTimeout) {
             // A __gc finalizer runs with hooks off and cannot be stopped.
             // Hanging the application's exit would be worse than leaking.
@@ -150,6 +170,7 @@ std::unique_ptr<QIsle> QIsle::spawn(Init init, const QIsleOptions &options)
         Worker *worker = Worker::from(L);
         d->memoryUsage = worker->allocator().usage();
         worker->openLibraries(L);
+        ObjectLib::open(L, d->objects);
         d->stopMode = worker->stopControl().mode(); // read by spawn()'s caller after the wait
         if (init)
             init(L);
@@ -165,6 +186,7 @@ std::unique_ptr<QIsle> QIsle::spawn(Init init, const QIsleOptions &options)
 
 QIsle::~QIsle()
 {
+    d->objects->forgetIsle(); // no handlerFailed from a QIsle being destroyed
     d->queue->abort();
     d->join(true);
 }
@@ -185,7 +207,8 @@ std::unique_ptr<Request> QIslePrivate::callRequest(const QString &function, cons
     auto request = std::make_unique<Request>(Request::Type::Call, options);
     request->text = function;
     request->utf8 = function.toUtf8();
-    request->args = args;
+    // QObjects among the arguments: referenced weakly now, in this thread.
+    request->args = ObjectValues::weaken(args);
     return request;
 }
 
@@ -303,9 +326,46 @@ void QIsle::registerFunction(const QString &name, HostFunction fn)
         qCWarning(lcIsle, "registerFunction('%s'): the isle is shut down", qPrintable(name));
 }
 
+void QIsle::registerFunction(const QString &name, QObject *context, HostFunction fn)
+{
+    if (!context) {
+        registerFunction(name, std::move(fn));
+        return;
+    }
+    const ObjectRef ref = ObjectRef::make(context); // weakly, now, in this thread
+    auto request = d->execRequest([name, ref, fn = std::move(fn)](lua_State *L) mutable {
+        ObjectLib::registerContextFunction(L, name, ref, std::move(fn));
+        return QVariant();
+    }, {});
+    if (d->onLuaThread()) {
+        d->block(std::move(request));
+        return;
+    }
+    QFuture<QVariant> future = d->submit(std::move(request));
+    if (future.isFinished() && future.isCanceled())
+        qCWarning(lcIsle, "registerFunction('%s'): the isle is shut down", qPrintable(name));
+}
+
+void QIsle::exposeObject(const QString &name, QObject *object)
+{
+    const ObjectRef ref = ObjectRef::make(object); // weakly, now, in this thread
+    auto request = d->execRequest([name, ref](lua_State *L) {
+        ObjectLib::expose(L, name, ref);
+        return QVariant();
+    }, {});
+    if (d->onLuaThread()) {
+        d->block(std::move(request));
+        return;
+    }
+    QFuture<QVariant> future = d->submit(std::move(request));
+    if (future.isFinished() && future.isCanceled())
+        qCWarning(lcIsle, "exposeObject('%s'): the isle is shut down", qPrintable(name));
+}
+
 void QIsle::shutdown()
 {
     d->queue->close();
+    d->objects->close(); // signal connections end with the isle
     d->join(false);
 }
 
@@ -321,6 +381,8 @@ QIsleOptions::StopMode QIsle::stopMode() const
 
 QVariant QIsle::waitFor(QFuture<QVariant> future)
 {
+    // Runs the calls scripts post to this thread meanwhile (no deadlock).
+    ThreadCalls::waitForFinished(future, false);
     future.waitForFinished(); // rethrows a stored QIsleError
     // A result 0 means the request completed: Qt 6.4 also flags a future
     // canceled when cancel() came after it finished.

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <memory>
 
+class IsleLink;
 class Worker;
 
 // The isle's thread: it creates the worker, so the worker and its lua_State
@@ -72,4 +73,7 @@ public:
     // The allocator's byte counter; outlives the VM. Set on the Lua thread by
     // spawn()'s init request, before spawn() returns; read-only after.
     std::shared_ptr<const std::atomic<std::size_t>> memoryUsage;
+    // What the isle's objects share with other threads (signal handlers,
+    // handlerFailed); made by the constructor, any thread after.
+    std::shared_ptr<IsleLink> objects;
 };

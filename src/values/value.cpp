@@ -3,6 +3,9 @@
 
 #include "luautil/luaexception_p.h"
 #include "luautil/stackguard_p.h"
+#include "objects/classinfo_p.h"
+#include "objects/objectlib_p.h"
+#include "objects/objectref_p.h"
 
 #include <QtCore/QAssociativeIterable>
 #include <QtCore/QHash>
@@ -291,6 +294,17 @@ public:
         case LUA_TTABLE:
             *isTable = true;
             return readTable(index, segments, height);
+        case LUA_TUSERDATA: {
+            // A QObject: the pointer, for qvariant_cast<QObject *>.
+            ObjectRef ref;
+            if (ObjectLib::toRef(L, index, &ref)) {
+                if (QObject *object = ref.object.data())
+                    return QVariant::fromValue(object);
+                fail(segments, QStringLiteral("the %1 was destroyed")
+                                       .arg(QLatin1String(ref.cls ? ref.cls->className().constData() : "QObject")));
+            }
+            fail(segments, QStringLiteral("cannot convert a %1").arg(QLatin1String(luaL_typename(L, index))));
+        }
         default:
             // __name is not consulted: the error names Lua's own type.
             fail(segments, QStringLiteral("cannot convert a %1").arg(QLatin1String(luaL_typename(L, index))));
@@ -620,6 +634,15 @@ public:
         }
         if (v.metaType() == QMetaType::fromType<qfloat16>()) {
             lua_pushnumber(L, lua_Number(float(*static_cast<const qfloat16 *>(v.constData()))));
+            return;
+        }
+        // QObjects: the one Lua value of each object (weakly referenced).
+        if (v.metaType() == QMetaType::fromType<ObjectRef>()) {
+            ObjectLib::push(L, *static_cast<const ObjectRef *>(v.constData()));
+            return;
+        }
+        if (ObjectValues::isObjectPointer(v)) {
+            ObjectLib::push(L, ObjectValues::objectPointer(v));
             return;
         }
         // Other containers Qt can iterate: QList<int>, std::vector<QString>,

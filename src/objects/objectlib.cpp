@@ -1,0 +1,802 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+#include "objects/objectlib_p.h"
+
+#include "isle/worker_p.h"
+#include "luautil/luaexception_p.h"
+#include "luautil/stackguard_p.h"
+#include "objects/arguments_p.h"
+#include "objects/classinfo_p.h"
+#include "objects/islelink_p.h"
+#include "objects/luawait_p.h"
+#include "objects/mailbox_p.h"
+#include "objects/signalhub_p.h"
+#include "stop/stopcontrol_p.h"
+#include "values/value_p.h"
+
+#include <QtCore/QThread>
+
+#include <chrono>
+#include <cmath>
+
+namespace {
+
+// Registry keys (their addresses).
+char StateKey;       // LibState userdata
+char ObjectsKey;     // address -> userdata, weak values: one Lua value per object
+char ObjectMetaKey;  // metatable of objects
+char ClassesKey;     // ClassInfo* -> members table (name -> cached value)
+char SignalMetaKey;  // metatable of obj.sig
+char ConnectionMetaKey;
+char ContextMetaKey; // the upvalue of a context function
+char HandlersKey;    // connection id -> Lua handler function
+
+struct LibState
+{
+    std::shared_ptr<IsleLink> link; // null in a VM QIsle did not open
+    lua_Integer nextId = 0;
+};
+
+// The userdata of a QObject. `object` is the only way to it; on the Lua
+// thread it is dereferenced only when the object lives in the Lua thread.
+struct ObjectHandle
+{
+    QPointer<QObject> object;
+    QObject *address;   // identity
+    QThread *thread;    // where it lives, as far as the Lua thread knows
+    const ClassInfo *cls;
+};
+
+// obj.sig: the object userdata is its user value.
+struct SignalHandle
+{
+    const MemberInfo *member;
+    const ClassInfo *cls;
+};
+
+struct Connection
+{
+    std::shared_ptr<LuaSignalHandler> handler;
+};
+
+struct ContextFunction
+{
+    QPointer<QObject> context;
+    QThread *thread;
+    std::shared_ptr<const QIsle::HostFunction> fn;
+    QString name;
+};
+
+// ---------------------------------------------------------------------------
+// The one trampoline of this file: C++ exceptions become Lua errors; Lua's
+// own pass through. Nested blocking calls and child requests run on this
+// coroutine meanwhile.
+
+template <lua_CFunction F>
+int protect(lua_State *L)
+{
+    Worker *worker = Worker::from(L);
+    struct ActiveScope
+    {
+        Worker *worker;
+        lua_State *previous;
+        ~ActiveScope() { worker->setActiveState(previous); }
+    } scope{worker, worker->activeState()};
+    worker->setActiveState(L);
+    try {
+        return F(L);
+    } catch (lua_longjmp *) {
+        throw;
+    } catch (const QIsleError &e) {
+        worker->raise(L, e.kind(), e.message());
+    } catch (const std::bad_alloc &) {
+        worker->raise(L, QIsleError::Kind::Memory, QStringLiteral("not enough memory"));
+    } catch (const std::exception &e) {
+        worker->raise(L, QIsleError::Kind::Callback, QString::fromLocal8Bit(e.what()));
+    } catch (...) {
+        worker->raise(L, QIsleError::Kind::Callback, QStringLiteral("unknown C++ exception"));
+    }
+}
+
+[[noreturn]] void fail(const QString &message)
+{
+    throw QIsleError(QIsleError::Kind::Runtime, message);
+}
+
+LibState *state(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &StateKey);
+    auto *s = static_cast<LibState *>(lua_touserdata(L, -1));
+    lua_pop(L, 1);
+    return s;
+}
+
+const void *queueOf(lua_State *L)
+{
+    LibState *s = state(L);
+    return s && s->link ? s->link->queueIdentity() : nullptr;
+}
+
+template <typename T>
+int destroy(lua_State *L)
+{
+    static_cast<T *>(lua_touserdata(L, 1))->~T();
+    return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Reaching the object
+
+ObjectHandle *toHandle(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
+        return nullptr;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ObjectMetaKey);
+    const bool isObject = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return isObject ? static_cast<ObjectHandle *>(lua_touserdata(L, idx)) : nullptr;
+}
+
+QString destroyedMessage(const QString &what)
+{
+    return QStringLiteral("%1: the object was destroyed").arg(what);
+}
+
+// The object, when it lives in this (the Lua) thread; nullptr when it lives
+// in another, where it must not be touched from here. Throws once destroyed.
+QObject *local(ObjectHandle *h, const QString &what)
+{
+    QObject *o = h->object.data();
+    if (!o)
+        fail(destroyedMessage(what));
+    QThread *self = QThread::currentThread();
+    if (h->thread != self)
+        return nullptr;
+    QThread *now = o->thread(); // only this thread could have moved it
+    if (now == self)
+        return o;
+    h->thread = now;
+    return nullptr;
+}
+
+// Runs body in the object's thread while the script waits.
+QVariant remote(lua_State *L, ObjectHandle *h, PostedCall::Body body, const QString &what)
+{
+    auto call = std::make_shared<PostedCall>(h->object, h->thread, std::move(body), what + QStringLiteral(": the object"));
+    return LuaWait::postAndWait(L, std::move(call), queueOf(L), what);
+}
+
+// ---------------------------------------------------------------------------
+// Members
+
+QVariant readProperty(QObject *o, const MemberInfo &m)
+{
+    const QMetaProperty p = o->metaObject()->property(m.propertyIndex);
+    return Arguments::forLua(p.read(o));
+}
+
+void writeProperty(QObject *o, const MemberInfo &m, const QVariant &value)
+{
+    const QMetaProperty p = o->metaObject()->property(m.propertyIndex);
+    if (!p.write(o, Arguments::materialize(value, m.type, m.path)))
+        fail(QStringLiteral("%1: the property did not accept the value").arg(m.path));
+}
+
+void pushMembers(lua_State *L, const ClassInfo *cls)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ClassesKey);
+    if (lua_rawgetp(L, -1, cls) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, -3, cls);
+    }
+    lua_remove(L, -2);
+}
+
+int callMethod(lua_State *L);
+
+// The Lua value that stands for a member in the class's members table
+// (`members` at that index, key at keyIdx); pushes it and caches it there.
+// nullptr member: unknown name.
+const MemberInfo *resolve(lua_State *L, const ClassInfo *cls, int keyIdx, int members)
+{
+    if (lua_type(L, keyIdx) != LUA_TSTRING)
+        return nullptr;
+    size_t length = 0;
+    const char *key = lua_tolstring(L, keyIdx, &length);
+    const MemberInfo *m = cls->member(QByteArray::fromRawData(key, qsizetype(length)));
+    if (!m)
+        return nullptr;
+    switch (m->kind) {
+    case MemberInfo::Kind::Property:
+    case MemberInfo::Kind::Signal:
+        lua_pushlightuserdata(L, const_cast<MemberInfo *>(m));
+        break;
+    case MemberInfo::Kind::Methods:
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &ObjectMetaKey);
+        lua_pushlightuserdata(L, const_cast<MemberInfo *>(m));
+        lua_pushlightuserdata(L, const_cast<ClassInfo *>(cls));
+        lua_pushcclosure(L, protect<callMethod>, 3);
+        break;
+    case MemberInfo::Kind::EnumKey:
+        lua_pushinteger(L, lua_Integer(m->value));
+        break;
+    case MemberInfo::Kind::Enum:
+        lua_createtable(L, 0, int(m->enumInfo->keys.size()));
+        for (const auto &key : m->enumInfo->keys) {
+            lua_pushinteger(L, lua_Integer(key.second));
+            lua_setfield(L, -2, key.first.constData());
+        }
+        break;
+    }
+    lua_pushvalue(L, keyIdx);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, members);
+    return m;
+}
+
+QString unknownMember(lua_State *L, const ClassInfo *cls, int keyIdx)
+{
+    const QString key = lua_type(L, keyIdx) == LUA_TSTRING ? QString::fromUtf8(lua_tostring(L, keyIdx))
+                                                            : QString::fromLatin1(luaL_typename(L, keyIdx));
+    return QStringLiteral("%1 has no property, method or signal '%2'")
+            .arg(QString::fromLatin1(cls->className()), key);
+}
+
+void pushValue(lua_State *L, const QVariant &v, const QString &path)
+{
+    Value::push(L, v, path);
+}
+
+void pushSignal(lua_State *L, int objectIdx, const MemberInfo *m, const ClassInfo *cls)
+{
+    auto *s = static_cast<SignalHandle *>(lua_newuserdatauv(L, sizeof(SignalHandle), 1));
+    s->member = m;
+    s->cls = cls;
+    lua_pushvalue(L, objectIdx);
+    lua_setiuservalue(L, -2, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &SignalMetaKey);
+    lua_setmetatable(L, -2);
+}
+
+int objectIndex(lua_State *L)
+{
+    auto *h = static_cast<ObjectHandle *>(lua_touserdata(L, 1));
+    lua_getiuservalue(L, 1, 1); // 3: members
+    lua_pushvalue(L, 2);
+    int type = lua_rawget(L, 3);
+    const MemberInfo *m = nullptr;
+    if (type == LUA_TNIL) {
+        lua_pop(L, 1);
+        m = resolve(L, h->cls, 2, 3);
+        if (!m)
+            fail(unknownMember(L, h->cls, 2));
+        type = lua_type(L, -1);
+    }
+    if (type != LUA_TLIGHTUSERDATA)
+        return 1; // a method, an enum key or an enum's table
+    m = static_cast<const MemberInfo *>(lua_touserdata(L, -1));
+    if (m->kind == MemberInfo::Kind::Signal) {
+        pushSignal(L, 1, m, h->cls);
+        return 1;
+    }
+    QVariant value;
+    if (QObject *o = local(h, m->path))
+        value = readProperty(o, *m);
+    else
+        value = remote(L, h, [m](QObject *o) { return ObjectValues::weaken(readProperty(o, *m)); }, m->path);
+    pushValue(L, value, m->path);
+    return 1;
+}
+
+int objectNewIndex(lua_State *L)
+{
+    auto *h = static_cast<ObjectHandle *>(lua_touserdata(L, 1));
+    lua_getiuservalue(L, 1, 1); // 4: members
+    lua_pushvalue(L, 2);
+    int type = lua_rawget(L, 4);
+    if (type == LUA_TNIL) {
+        lua_pop(L, 1);
+        if (!resolve(L, h->cls, 2, 4))
+            fail(QStringLiteral("%1 has no property '%2'")
+                         .arg(QString::fromLatin1(h->cls->className()),
+                              lua_type(L, 2) == LUA_TSTRING ? QString::fromUtf8(lua_tostring(L, 2))
+                                                            : QString::fromLatin1(luaL_typename(L, 2))));
+        type = lua_type(L, -1);
+    }
+    const auto *m = type == LUA_TLIGHTUSERDATA ? static_cast<const MemberInfo *>(lua_touserdata(L, -1)) : nullptr;
+    if (!m || m->kind != MemberInfo::Kind::Property) {
+        const QString key = QString::fromUtf8(lua_tostring(L, 2));
+        fail(QStringLiteral("%1.%2 is not a property: it cannot be assigned")
+                     .arg(QString::fromLatin1(h->cls->className()), key));
+    }
+    if (!m->writable)
+        fail(QStringLiteral("%1 is read-only").arg(m->path));
+    QVariant value;
+    if (Arguments::convert(L, 3, m->type, &value) == Arguments::Match::None)
+        fail(QStringLiteral("%1: cannot assign a %2 to a property of type %3")
+                     .arg(m->path, Arguments::describe(L, 3), QString::fromLatin1(m->type.name())));
+    if (QObject *o = local(h, m->path)) {
+        writeProperty(o, *m, value);
+    } else {
+        remote(L, h, [m, value](QObject *o) {
+            writeProperty(o, *m, value);
+            return QVariant();
+        }, m->path);
+    }
+    return 0;
+}
+
+int callMethod(lua_State *L)
+{
+    const auto *m = static_cast<const MemberInfo *>(lua_touserdata(L, lua_upvalueindex(2)));
+    const auto *cls = static_cast<const ClassInfo *>(lua_touserdata(L, lua_upvalueindex(3)));
+    ObjectHandle *h = nullptr;
+    if (lua_type(L, 1) == LUA_TUSERDATA && lua_getmetatable(L, 1)) {
+        if (lua_rawequal(L, -1, lua_upvalueindex(1)))
+            h = static_cast<ObjectHandle *>(lua_touserdata(L, 1));
+        lua_pop(L, 1);
+    }
+    if (!h || (h->cls != cls && !h->cls->inherits(cls->className())))
+        fail(QStringLiteral("%1: call it on a %2, as obj:%3(...)")
+                     .arg(m->path, QString::fromLatin1(cls->className()), QString::fromLatin1(m->name)));
+    const Arguments::Chosen chosen = Arguments::choose(L, 2, lua_gettop(L) - 1, *m, cls->className());
+    const MethodInfo *method = chosen.method;
+    QVariant result;
+    if (QObject *o = local(h, m->path)) {
+        result = Arguments::forLua(Arguments::invoke(o, *method, chosen.args, m->path));
+    } else {
+        result = remote(L, h, [method, args = chosen.args, path = m->path](QObject *o) {
+            return ObjectValues::weaken(Arguments::forLua(Arguments::invoke(o, *method, args, path)));
+        }, m->path);
+    }
+    if (!method->returnType.isValid() || method->returnType.id() == QMetaType::Void)
+        return 0;
+    pushValue(L, result, m->path);
+    return 1;
+}
+
+int objectEq(lua_State *L)
+{
+    ObjectHandle *a = toHandle(L, 1);
+    ObjectHandle *b = toHandle(L, 2);
+    lua_pushboolean(L, a && b && a->address == b->address);
+    return 1;
+}
+
+int objectToString(lua_State *L)
+{
+    auto *h = static_cast<ObjectHandle *>(lua_touserdata(L, 1));
+    const QString className = QString::fromLatin1(h->cls ? h->cls->className() : "QObject");
+    const QString address = QStringLiteral("0x%1").arg(quintptr(h->address), 0, 16);
+    QString text;
+    if (!h->object) {
+        text = QStringLiteral("%1(%2, destroyed)").arg(className, address);
+    } else {
+        const QString what = className + QStringLiteral(".objectName");
+        QString name;
+        if (QObject *o = local(h, what))
+            name = o->objectName();
+        else
+            name = remote(L, h, [](QObject *o) { return QVariant(o->objectName()); }, what).toString();
+        text = name.isEmpty() ? QStringLiteral("%1(%2)").arg(className, address)
+                              : QStringLiteral("%1(%2, \"%3\")").arg(className, address, name);
+    }
+    const QByteArray utf8 = text.toUtf8();
+    lua_pushlstring(L, utf8.constData(), size_t(utf8.size()));
+    return 1;
+}
+
+// ---------------------------------------------------------------------------
+// Signals
+
+SignalHandle *checkSignal(lua_State *L, ObjectHandle **object)
+{
+    auto *s = static_cast<SignalHandle *>(luaL_checkudata(L, 1, "QIsle.Signal"));
+    lua_getiuservalue(L, 1, 1);
+    *object = toHandle(L, -1);
+    lua_pop(L, 1);
+    if (!*object)
+        fail(QStringLiteral("a signal without its object"));
+    return s;
+}
+
+// Attaches a listener to the signal in the object's thread.
+void attach(lua_State *L, ObjectHandle *h, const SignalHandle *s, const std::shared_ptr<SignalHandler> &handler)
+{
+    const MethodInfo *signal = &s->member->methods.front();
+    const auto attachThere = [signal, handler](QObject *o) {
+        SignalHub::of(o, signal->index, signal->params)->attach(handler);
+        return QVariant();
+    };
+    if (QObject *o = local(h, s->member->path))
+        attachThere(o);
+    else
+        remote(L, h, attachThere, s->member->path);
+}
+
+int signalConnect(lua_State *L)
+{
+    ObjectHandle *h = nullptr;
+    const SignalHandle *s = checkSignal(L, &h);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    LibState *st = state(L);
+    if (!st || !st->link)
+        fail(QStringLiteral("%1: connections need a QIsle").arg(s->member->path));
+    const lua_Integer id = ++st->nextId;
+    if (id > std::numeric_limits<int>::max())
+        fail(QStringLiteral("too many connections"));
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &HandlersKey);
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, -2, id);
+    lua_pop(L, 1);
+    auto handler = std::make_shared<LuaSignalHandler>(st->link, int(id));
+    try {
+        attach(L, h, s, handler);
+    } catch (...) {
+        ObjectLib::releaseHandler(L, int(id));
+        throw;
+    }
+    st->link->add(handler);
+    auto *c = new (lua_newuserdatauv(L, sizeof(Connection), 0)) Connection{handler};
+    Q_UNUSED(c);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ConnectionMetaKey);
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+int signalWait(lua_State *L)
+{
+    ObjectHandle *h = nullptr;
+    const SignalHandle *s = checkSignal(L, &h);
+    QDeadlineTimer deadline(QDeadlineTimer::Forever);
+    if (!lua_isnoneornil(L, 2)) {
+        const lua_Number ms = luaL_checknumber(L, 2);
+        deadline = ms >= 1e12 ? QDeadlineTimer(QDeadlineTimer::Forever)
+                              : QDeadlineTimer(std::chrono::microseconds(qint64(qMax<lua_Number>(0, ms) * 1000)));
+    }
+    auto waiter = std::make_shared<SignalWaiter>();
+    waiter->setWaiter(ThreadMailbox::current());
+    attach(L, h, s, waiter);
+    const QFuture<QVariant> future = waiter->future();
+    const bool fired = LuaWait::block(L, future, [waiter] { waiter->detach(); }, {}, deadline);
+    waiter->detach();
+    if (!fired && !future.isFinished()) {
+        lua_pushboolean(L, false);
+        return 1;
+    }
+    const QVariantList args = LuaWait::result(future, s->member->path).toList();
+    luaL_checkstack(L, int(args.size()) + 1, "too many signal arguments");
+    lua_pushboolean(L, true);
+    for (qsizetype i = 0; i < args.size(); ++i)
+        pushValue(L, Arguments::forLua(args.at(i)), s->member->path);
+    return int(args.size()) + 1;
+}
+
+int signalEmit(lua_State *L)
+{
+    ObjectHandle *h = nullptr;
+    const SignalHandle *s = checkSignal(L, &h);
+    const Arguments::Chosen chosen = Arguments::choose(L, 2, lua_gettop(L) - 1, *s->member, s->cls->className());
+    const MethodInfo *method = chosen.method;
+    if (QObject *o = local(h, s->member->path)) {
+        Arguments::invoke(o, *method, chosen.args, s->member->path);
+    } else {
+        remote(L, h, [method, args = chosen.args, path = s->member->path](QObject *o) {
+            Arguments::invoke(o, *method, args, path);
+            return QVariant();
+        }, s->member->path);
+    }
+    return 0;
+}
+
+int signalToString(lua_State *L)
+{
+    const auto *s = static_cast<SignalHandle *>(lua_touserdata(L, 1));
+    const QByteArray text = "signal " + s->cls->className() + "." + s->member->methods.front().signature;
+    lua_pushlstring(L, text.constData(), size_t(text.size()));
+    return 1;
+}
+
+int connectionDisconnect(lua_State *L)
+{
+    auto *c = static_cast<Connection *>(luaL_checkudata(L, 1, "QIsle.Connection"));
+    if (c->handler) {
+        c->handler->detach();
+        ObjectLib::releaseHandler(L, c->handler->id());
+    }
+    return 0;
+}
+
+int connectionConnected(lua_State *L)
+{
+    auto *c = static_cast<Connection *>(luaL_checkudata(L, 1, "QIsle.Connection"));
+    lua_pushboolean(L, c->handler && c->handler->isAttached());
+    return 1;
+}
+
+// ---------------------------------------------------------------------------
+// Context functions
+
+int callContext(lua_State *L)
+{
+    auto *cf = static_cast<ContextFunction *>(lua_touserdata(L, lua_upvalueindex(1)));
+    Worker *worker = Worker::from(L);
+    const int n = lua_gettop(L);
+    QVariantList args;
+    args.reserve(n);
+    for (int i = 1; i <= n; ++i) {
+        ObjectRef ref;
+        if (ObjectLib::toRef(L, i, &ref)) {
+            args.append(QVariant::fromValue(ref));
+            continue;
+        }
+        try {
+            args.append(ObjectValues::weaken(Value::read(L, i, Worker::argumentPath(i))));
+        } catch (const QIsleError &e) {
+            throw QIsleError(QIsleError::Kind::Conversion, e.message());
+        }
+    }
+    const QString what = QStringLiteral("the context object of '%1'").arg(cf->name);
+    QObject *context = cf->context.data();
+    if (!context)
+        fail(QStringLiteral("%1 was destroyed").arg(what));
+    QVariant result;
+    QThread *self = QThread::currentThread();
+    if (cf->thread == self && context->thread() == self) {
+        try {
+            result = (*cf->fn)(ObjectValues::strengthen(args));
+        } catch (const QIsleError &e) {
+            // A stop that reached the function (a nested blocking call) stays a stop.
+            StopControl &stop = worker->stopControl();
+            if (stop.stopping())
+                stop.raiseStop(L);
+            stop.checkpoint(L);
+            throw QIsleError(QIsleError::Kind::Callback, e.message());
+        }
+    } else {
+        if (cf->thread == self)
+            cf->thread = context->thread(); // moved away; only this thread could
+        const std::shared_ptr<const QIsle::HostFunction> fn = cf->fn;
+        auto call = std::make_shared<PostedCall>(cf->context, cf->thread, [fn, args](QObject *) {
+            try {
+                return ObjectValues::weaken((*fn)(ObjectValues::strengthen(args)));
+            } catch (const QIsleError &e) {
+                throw QIsleError(QIsleError::Kind::Callback, e.message());
+            }
+        }, what);
+        result = LuaWait::postAndWait(L, std::move(call), queueOf(L), QStringLiteral("the call of '%1'").arg(cf->name));
+    }
+    try {
+        pushValue(L, result, QStringLiteral("result"));
+    } catch (const QIsleError &e) {
+        throw QIsleError(QIsleError::Kind::Conversion, e.message());
+    }
+    return 1;
+}
+
+// ---------------------------------------------------------------------------
+
+void ensure(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ObjectMetaKey) == LUA_TTABLE) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    StackGuard guard(L);
+    luaL_checkstack(L, 8, "QIsle objects");
+
+    lua_newtable(L); // one Lua value per object, while referenced
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ObjectsKey);
+
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ClassesKey);
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &HandlersKey);
+
+    lua_createtable(L, 0, 8);
+    lua_pushcfunction(L, protect<objectIndex>);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, protect<objectNewIndex>);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, objectEq);
+    lua_setfield(L, -2, "__eq");
+    lua_pushcfunction(L, protect<objectToString>);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, destroy<ObjectHandle>);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, "QObject");
+    lua_setfield(L, -2, "__name");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ObjectMetaKey);
+
+    luaL_newmetatable(L, "QIsle.Signal");
+    static const luaL_Reg signalMethods[] = {
+        {"connect", protect<signalConnect>},
+        {"wait", protect<signalWait>},
+        {"emit", protect<signalEmit>},
+        {nullptr, nullptr},
+    };
+    luaL_newlib(L, signalMethods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, signalToString);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &SignalMetaKey);
+
+    luaL_newmetatable(L, "QIsle.Connection");
+    static const luaL_Reg connectionMethods[] = {
+        {"disconnect", protect<connectionDisconnect>},
+        {"connected", connectionConnected},
+        {nullptr, nullptr},
+    };
+    luaL_newlib(L, connectionMethods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, destroy<Connection>);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ConnectionMetaKey);
+
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, destroy<ContextFunction>);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ContextMetaKey);
+}
+
+// Sets the global `name` (dotted: tables on the way) to the value on top; pops it.
+void setDotted(lua_State *L, const QString &name)
+{
+    const QStringList parts = name.split(QLatin1Char('.'));
+    lua_pushglobaltable(L);
+    for (qsizetype i = 0; i + 1 < parts.size(); ++i) {
+        const QByteArray key = parts.at(i).toUtf8();
+        if (lua_getfield(L, -1, key.constData()) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -3, key.constData());
+        }
+        lua_remove(L, -2);
+    }
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, parts.constLast().toUtf8().constData());
+    lua_pop(L, 2);
+}
+
+} // namespace
+
+namespace ObjectLib {
+
+void open(lua_State *L, std::shared_ptr<IsleLink> link)
+{
+    ensure(L);
+    StackGuard guard(L);
+    auto *s = new (lua_newuserdatauv(L, sizeof(LibState), 0)) LibState;
+    s->link = std::move(link);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, destroy<LibState>);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &StateKey);
+}
+
+void push(lua_State *L, const ObjectRef &ref)
+{
+    if (!ref.address) {
+        lua_pushnil(L);
+        return;
+    }
+    luaL_checkstack(L, 6, "QIsle objects");
+    ensure(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ObjectsKey);
+    if (lua_rawgetp(L, -1, ref.address) == LUA_TUSERDATA) {
+        auto *h = static_cast<ObjectHandle *>(lua_touserdata(L, -1));
+        if (h->object && h->object.data() == ref.address) {
+            lua_remove(L, -2);
+            return;
+        }
+    }
+    lua_pop(L, 1);
+    auto *h = new (lua_newuserdatauv(L, sizeof(ObjectHandle), 1))
+            ObjectHandle{ref.object, ref.address, ref.thread, ref.cls};
+    pushMembers(L, h->cls);
+    lua_setiuservalue(L, -2, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ObjectMetaKey);
+    lua_setmetatable(L, -2);
+    if (h->object) { // a destroyed one is never the value of a new object at that address
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, -3, ref.address);
+    }
+    lua_remove(L, -2);
+}
+
+void push(lua_State *L, QObject *object)
+{
+    if (!object) {
+        lua_pushnil(L);
+        return;
+    }
+    // Known already: no new weak reference needed.
+    luaL_checkstack(L, 4, "QIsle objects");
+    ensure(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ObjectsKey);
+    if (lua_rawgetp(L, -1, object) == LUA_TUSERDATA) {
+        auto *h = static_cast<ObjectHandle *>(lua_touserdata(L, -1));
+        if (h->object.data() == object) {
+            lua_remove(L, -2);
+            return;
+        }
+    }
+    lua_pop(L, 2);
+    push(L, ObjectRef::make(object));
+}
+
+bool toRef(lua_State *L, int idx, ObjectRef *ref)
+{
+    if (lua_type(L, idx) != LUA_TUSERDATA)
+        return false;
+    luaL_checkstack(L, 2, "QIsle objects");
+    ObjectHandle *h = toHandle(L, idx);
+    if (!h)
+        return false;
+    ref->object = h->object;
+    ref->address = h->address;
+    ref->thread = h->thread;
+    ref->cls = h->cls;
+    return true;
+}
+
+void expose(lua_State *L, const QString &name, const ObjectRef &ref)
+{
+    StackGuard guard(L);
+    push(L, ref);
+    setDotted(L, name);
+}
+
+void registerContextFunction(lua_State *L, const QString &name, const ObjectRef &context, QIsle::HostFunction fn)
+{
+    StackGuard guard(L);
+    ensure(L);
+    new (lua_newuserdatauv(L, sizeof(ContextFunction), 0)) ContextFunction{
+            context.object, context.thread, std::make_shared<const QIsle::HostFunction>(std::move(fn)), name};
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ContextMetaKey);
+    lua_setmetatable(L, -2);
+    lua_pushcclosure(L, protect<callContext>, 1);
+    setDotted(L, name);
+}
+
+void runHandler(lua_State *L, int id, const QVariantList &args)
+{
+    ensure(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &HandlersKey);
+    if (lua_rawgeti(L, -1, id) != LUA_TFUNCTION) {
+        lua_pop(L, 2); // disconnected meanwhile
+        return;
+    }
+    lua_remove(L, -2);
+    luaL_checkstack(L, int(args.size()) + LUA_MINSTACK, "too many signal arguments");
+    for (qsizetype i = 0; i < args.size(); ++i)
+        Value::push(L, Arguments::forLua(args.at(i)), Worker::argumentPath(int(i) + 1));
+    lua_call(L, int(args.size()), 0);
+}
+
+void releaseHandler(lua_State *L, int id)
+{
+    ensure(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &HandlersKey);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, id);
+    lua_pop(L, 1);
+}
+
+} // namespace ObjectLib
