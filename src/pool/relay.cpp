@@ -6,8 +6,10 @@
 #include <QtCore/QSocketNotifier>
 #include <QtCore/QTimer>
 
-#include <fcntl.h>
-#include <unistd.h>
+#ifdef Q_OS_UNIX
+#  include <fcntl.h>
+#  include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -89,8 +91,12 @@ protected:
     void run() override
     {
         {
+            QObject context; // elsewhere than Unix, posted closures are queued calls to it
+            m_relay->m_context = &context;
+#ifdef Q_OS_UNIX
             QSocketNotifier wake(qintptr(m_relay->m_wakeRead), QSocketNotifier::Read);
             QObject::connect(&wake, &QSocketNotifier::activated, &wake, [this] { m_relay->runPosted(); });
+#endif
             QTimer timer;
             timer.setTimerType(Qt::PreciseTimer);
             QObject::connect(&timer, &QTimer::timeout, &timer, [this] { m_relay->poll(); });
@@ -98,6 +104,7 @@ protected:
             ready.set_value();
             exec();
             m_relay->m_timer = nullptr;
+            m_relay->m_context = nullptr;
         }
         ended.set_value();
     }
@@ -108,6 +115,7 @@ private:
 
 PoolRelay::PoolRelay(QIslePoolPrivate *pool) : m_pool(pool)
 {
+#ifdef Q_OS_UNIX
     int fds[2];
     if (::pipe(fds) != 0)
         qFatal("QIslePool: cannot make the relay's wake-up pipe");
@@ -117,6 +125,7 @@ PoolRelay::PoolRelay(QIslePoolPrivate *pool) : m_pool(pool)
     }
     m_wakeRead = fds[0];
     m_wakeWrite = fds[1];
+#endif
     auto *thread = new RelayThread(this);
     std::future<void> ready = thread->ready.get_future();
     m_thread = thread;
@@ -129,8 +138,10 @@ PoolRelay::~PoolRelay()
 {
     stop();
     delete m_thread;
+#ifdef Q_OS_UNIX
     ::close(m_wakeRead);
     ::close(m_wakeWrite);
+#endif
 }
 
 void PoolRelay::post(std::function<void()> fn)
@@ -139,15 +150,22 @@ void PoolRelay::post(std::function<void()> fn)
     m_posted.push_back(std::move(fn));
     if (!m_wakePending) {
         m_wakePending = true;
+#ifdef Q_OS_UNIX
         const char byte = 1;
         while (::write(m_wakeWrite, &byte, 1) < 0 && errno == EINTR) { }
+#else
+        if (m_context)
+            QMetaObject::invokeMethod(m_context, [this] { runPosted(); }, Qt::QueuedConnection);
+#endif
     }
 }
 
 void PoolRelay::runPosted()
 {
+#ifdef Q_OS_UNIX
     char buffer[64];
     while (::read(m_wakeRead, buffer, sizeof buffer) > 0) { }
+#endif
     std::deque<std::function<void()>> posted;
     {
         const std::lock_guard<std::mutex> lock(m_postMutex);

@@ -105,8 +105,9 @@ private:
     QMutex m_mutex;                 // orders destroy() against stop()
     bool m_running = true;          // m_mutex
     QThread *m_thread;              // owned
-    int m_wakeRead = -1;            // the pipe that wakes the relay thread; its notifier lives there
+    int m_wakeRead = -1;            // Unix: the pipe that wakes the relay thread; its notifier lives there
     int m_wakeWrite = -1;
+    QObject *m_context = nullptr;   // elsewhere: queued calls wake it; set before, cleared after the loop
     std::mutex m_postMutex;                     // any thread
     std::deque<std::function<void()>> m_posted; // m_postMutex
     bool m_wakePending = false;                 // m_postMutex; a byte is in the pipe
