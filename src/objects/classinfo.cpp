@@ -154,6 +154,15 @@ void ClassInfo::build(const QMetaObject *mo)
         info.propertyIndex = i;
         info.type = p.metaType();
         info.writable = p.isWritable();
+        switch (info.type.id()) {
+        case QMetaType::Int: info.fast = MemberInfo::Fast::Int; break;
+        case QMetaType::UInt: info.fast = MemberInfo::Fast::UInt; break;
+        case QMetaType::LongLong: info.fast = MemberInfo::Fast::LongLong; break;
+        case QMetaType::Bool: info.fast = MemberInfo::Fast::Bool; break;
+        case QMetaType::Double: info.fast = MemberInfo::Fast::Double; break;
+        case QMetaType::Float: info.fast = MemberInfo::Fast::Float; break;
+        default: break;
+        }
         if (p.isEnumType() || p.isFlagType()) {
             m_enums.push_back(makeEnum(p.enumerator()));
             info.enumType = m_enums.back().get();
@@ -180,6 +189,22 @@ void ClassInfo::build(const QMetaObject *mo)
         method.cloned = m.attributes() & QMetaMethod::Cloned;
         for (int a = 0; a < m.parameterCount(); ++a)
             method.params.append(m.parameterMetaType(a));
+        const auto plain = [](QMetaType t) {
+            switch (t.id()) {
+            case QMetaType::Int:
+            case QMetaType::UInt:
+            case QMetaType::LongLong:
+            case QMetaType::Double:
+            case QMetaType::Bool:
+                return true;
+            default:
+                return false;
+            }
+        };
+        method.fast = method.params.size() <= 6
+                && std::all_of(method.params.cbegin(), method.params.cend(), plain)
+                && (!method.returnType.isValid() || method.returnType.id() == QMetaType::Void
+                    || plain(method.returnType));
 
         auto it = m_members.find(name);
         if (it == m_members.end()) {

@@ -24,6 +24,10 @@ struct MethodInfo
     QList<QMetaType> params;
     QMetaType returnType;     // invalid or Void: nothing
     bool cloned = false;      // made by moc for a default argument
+    // Every parameter and the result of a plain type (int, uint, qlonglong,
+    // double, bool; the result may be void): the hot path calls it with
+    // arguments read straight from the Lua stack.
+    bool fast = false;
 };
 
 // The key names of an enum or flag type (by value and by name).
@@ -49,6 +53,9 @@ struct MemberInfo
 
     // Property
     int propertyIndex = -1;   // absolute
+    // Types read without a QVariant on the hot path (an object in the Lua thread).
+    enum class Fast : quint8 { None, Int, UInt, LongLong, Bool, Double, Float };
+    Fast fast = Fast::None;
     QMetaType type;
     bool writable = false;
     const EnumInfo *enumType = nullptr; // an enum or flag property

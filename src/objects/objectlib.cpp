@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 
 namespace {
 
@@ -259,6 +260,39 @@ void pushSignal(lua_State *L, int objectIdx, const MemberInfo *m, const ClassInf
     lua_setmetatable(L, -2);
 }
 
+// The hot path: a property of a plain type, on an object of the Lua thread,
+// read straight into a local (no QMetaProperty, no QVariant). False: take
+// the general path.
+template <typename T>
+T readFast(QObject *o, int index)
+{
+    T value{};
+    int status = -1;
+    void *argv[] = {&value, nullptr, &status};
+    QMetaObject::metacall(o, QMetaObject::ReadProperty, index, argv);
+    return value;
+}
+
+bool pushFast(lua_State *L, ObjectHandle *h, const MemberInfo *m)
+{
+    if (m->fast == MemberInfo::Fast::None)
+        return false;
+    static thread_local QThread *const self = QThread::currentThread();
+    QObject *o = h->object.data();
+    if (!o || h->thread != self || o->thread() != self)
+        return false;
+    switch (m->fast) {
+    case MemberInfo::Fast::Int: lua_pushinteger(L, readFast<int>(o, m->propertyIndex)); return true;
+    case MemberInfo::Fast::UInt: lua_pushinteger(L, readFast<uint>(o, m->propertyIndex)); return true;
+    case MemberInfo::Fast::LongLong: lua_pushinteger(L, readFast<qlonglong>(o, m->propertyIndex)); return true;
+    case MemberInfo::Fast::Bool: lua_pushboolean(L, readFast<bool>(o, m->propertyIndex)); return true;
+    case MemberInfo::Fast::Double: lua_pushnumber(L, readFast<double>(o, m->propertyIndex)); return true;
+    case MemberInfo::Fast::Float: lua_pushnumber(L, lua_Number(readFast<float>(o, m->propertyIndex))); return true;
+    case MemberInfo::Fast::None: break;
+    }
+    return false;
+}
+
 int objectIndex(lua_State *L)
 {
     auto *h = static_cast<ObjectHandle *>(lua_touserdata(L, 1));
@@ -276,6 +310,8 @@ int objectIndex(lua_State *L)
     if (type != LUA_TLIGHTUSERDATA)
         return 1; // a method, an enum key or an enum's table
     m = static_cast<const MemberInfo *>(lua_touserdata(L, -1));
+    if (pushFast(L, h, m))
+        return 1;
     if (m->kind == MemberInfo::Kind::Signal) {
         pushSignal(L, 1, m, h->cls);
         return 1;
@@ -327,6 +363,89 @@ int objectNewIndex(lua_State *L)
     return 0;
 }
 
+// The hot path of a method call: one overload of plain types, an object of
+// the Lua thread, arguments that fit exactly. False: take the general path
+// (which also gives the errors).
+bool callFast(lua_State *L, ObjectHandle *h, const MemberInfo *m, int *results)
+{
+    if (m->methods.size() != 1)
+        return false;
+    const MethodInfo &method = m->methods.front();
+    const int count = lua_gettop(L) - 1;
+    if (!method.fast || count != method.params.size())
+        return false;
+    static thread_local QThread *const self = QThread::currentThread();
+    QObject *o = h->object.data();
+    if (!o || h->thread != self || o->thread() != self)
+        return false;
+    union Slot
+    {
+        int i;
+        uint u;
+        qlonglong ll;
+        double d;
+        bool b;
+    };
+    Slot slots[7];
+    void *argv[7];
+    for (int a = 0; a < count; ++a) {
+        const int idx = a + 2;
+        Slot &slot = slots[a + 1];
+        argv[a + 1] = &slot;
+        switch (method.params.at(a).id()) {
+        case QMetaType::Int: {
+            if (!lua_isinteger(L, idx))
+                return false;
+            const lua_Integer n = lua_tointeger(L, idx);
+            if (n < std::numeric_limits<int>::min() || n > std::numeric_limits<int>::max())
+                return false;
+            slot.i = int(n);
+            break;
+        }
+        case QMetaType::UInt: {
+            if (!lua_isinteger(L, idx))
+                return false;
+            const lua_Integer n = lua_tointeger(L, idx);
+            if (n < 0 || n > lua_Integer(std::numeric_limits<uint>::max()))
+                return false;
+            slot.u = uint(n);
+            break;
+        }
+        case QMetaType::LongLong:
+            if (!lua_isinteger(L, idx))
+                return false;
+            slot.ll = qlonglong(lua_tointeger(L, idx));
+            break;
+        case QMetaType::Double:
+            if (lua_type(L, idx) != LUA_TNUMBER || lua_isinteger(L, idx))
+                return false; // an integer: the general path checks it converts exactly
+            slot.d = double(lua_tonumber(L, idx));
+            break;
+        case QMetaType::Bool:
+            if (lua_type(L, idx) != LUA_TBOOLEAN)
+                return false;
+            slot.b = lua_toboolean(L, idx);
+            break;
+        default:
+            return false;
+        }
+    }
+    const int returnType = method.returnType.isValid() ? method.returnType.id() : QMetaType::Void;
+    slots[0].ll = 0;
+    argv[0] = returnType == QMetaType::Void ? nullptr : &slots[0];
+    QMetaObject::metacall(o, QMetaObject::InvokeMetaMethod, method.index, argv);
+    *results = 1;
+    switch (returnType) {
+    case QMetaType::Int: lua_pushinteger(L, slots[0].i); break;
+    case QMetaType::UInt: lua_pushinteger(L, slots[0].u); break;
+    case QMetaType::LongLong: lua_pushinteger(L, slots[0].ll); break;
+    case QMetaType::Double: lua_pushnumber(L, slots[0].d); break;
+    case QMetaType::Bool: lua_pushboolean(L, slots[0].b); break;
+    default: *results = 0; break;
+    }
+    return true;
+}
+
 int callMethod(lua_State *L)
 {
     const auto *m = static_cast<const MemberInfo *>(lua_touserdata(L, lua_upvalueindex(2)));
@@ -340,6 +459,8 @@ int callMethod(lua_State *L)
     if (!h || (h->cls != cls && !h->cls->inherits(cls->className())))
         fail(QStringLiteral("%1: call it on a %2, as obj:%3(...)")
                      .arg(m->path, QString::fromLatin1(cls->className()), QString::fromLatin1(m->name)));
+    if (int results = 0; callFast(L, h, m, &results))
+        return results;
     const Arguments::Chosen chosen = Arguments::choose(L, 2, lua_gettop(L) - 1, *m, cls->className());
     const MethodInfo *method = chosen.method;
     QVariant result;

@@ -24,6 +24,10 @@ class Counter : public QObject
     Q_PROPERTY(QVariant anything MEMBER m_anything)
     Q_PROPERTY(QObject *partner MEMBER m_partner)
     Q_PROPERTY(QString threadName READ threadName)
+    Q_PROPERTY(bool enabled MEMBER m_enabled)
+    Q_PROPERTY(qlonglong big MEMBER m_big)
+    Q_PROPERTY(uint count MEMBER m_count)
+    Q_PROPERTY(float narrow MEMBER m_narrow)
 
 public:
     enum Color { Red, Green = 5, Blue };
@@ -81,6 +85,12 @@ public:
     Q_INVOKABLE QString nameOf(QObject *o) { return o ? o->objectName() : u"null"_s; }
     Q_INVOKABLE Color nextColor(Color c) { return c == Red ? Green : c == Green ? Blue : Red; }
     Q_INVOKABLE void emitPinged(const QString &text, int n) { Q_EMIT pinged(text, n); }
+    Q_INVOKABLE double half(double v) { return v / 2; }
+    Q_INVOKABLE bool negate(bool b) { return !b; }
+    Q_INVOKABLE qlonglong bigger(qlonglong v) { return v + 1; }
+    Q_INVOKABLE uint twiceU(uint v) { return v * 2; }
+    Q_INVOKABLE void touch() { ++m_touches; }
+    int m_touches = 0;
 
     QThread *m_lastThread = nullptr;
     int m_resets = 0;
@@ -108,6 +118,10 @@ private:
     QVariantList m_items{1, u"two"_s};
     QVariant m_anything;
     QObject *m_partner = nullptr;
+    bool m_enabled = true;
+    qlonglong m_big = qlonglong(1) << 40;
+    uint m_count = 4000000000u;
+    float m_narrow = 0.5f;
 };
 
 // A thread with an event loop, for objects that live in neither the test's
@@ -148,6 +162,8 @@ private Q_SLOTS:
     void destroyedBetweenUses();
     void exposedIsWeakAtOnce();
 
+    void plainTypes_data();
+    void plainTypes();
     void threads_data();
     void threads();
     void movedObjectIsFollowed();
@@ -513,6 +529,39 @@ void tst_Objects::exposedIsWeakAtOnce()
     } catch (const QIsleError &e) {
         QVERIFY2(e.message().contains(u"destroyed"_s), qPrintable(e.message()));
     }
+}
+
+// Plain types take a faster path for objects of the Lua thread: the same
+// results either way.
+void tst_Objects::plainTypes_data()
+{
+    QTest::addColumn<bool>("onLuaThread");
+    QTest::addRow("object in the Lua thread") << true;
+    QTest::addRow("object in the main thread") << false;
+}
+
+void tst_Objects::plainTypes()
+{
+    QFETCH(bool, onLuaThread);
+    auto isle = QIsle::spawn();
+    Counter *counter = onLuaThread
+            ? qvariant_cast<Counter *>(isle->exec([](lua_State *) { return QVariant::fromValue(new Counter); }))
+            : new Counter;
+    counter->setValue(-3);
+    isle->exposeObject(u"c"_s, counter);
+    const QVariantList got = isle->eval(
+            u"return { c.value, math.type(c.value), c.enabled, c.big, c.count, c.narrow, math.type(c.ratio), "
+            "c:add(2, 3), c:half(3.0), c:negate(false), c:bigger(1 << 50), c:twiceU(7), select('#', c:touch()), "
+            "c:half(3), (pcall(c.twiceU, c, -1)) }"_s).toList();
+    const QVariantList expected{qlonglong(-3), u"integer"_s, true, qlonglong(1) << 40, qlonglong(4000000000u), 0.5,
+                                u"float"_s, qlonglong(5), 1.5, true, (qlonglong(1) << 50) + 1, qlonglong(14),
+                                qlonglong(0), 1.5, false};
+    QCOMPARE(got, expected);
+    QCOMPARE(counter->m_touches, 1);
+    if (onLuaThread)
+        isle->exec([counter](lua_State *) { delete counter; return QVariant(); });
+    else
+        delete counter;
 }
 
 // Where the object lives: the test's main thread, the Lua thread, a third thread.

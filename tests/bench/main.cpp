@@ -45,6 +45,7 @@ int main(int argc, char **argv)
     } groups[] = {
         {"calls", Rows::calls},         {"costs", Rows::isleCosts}, {"heartbeat", Rows::heartbeat},
         {"values", Rows::values},       {"memory", Rows::memory},
+        {"objects", Rows::objects},
         {"pool", Rows::pool},
     };
     const QStringList wanted = parser.value(only).split(QLatin1Char(','), Qt::SkipEmptyParts);

@@ -22,6 +22,7 @@ void isleCosts(Bench::Table &table);  // row 7: cancel, hook, spawn, RSS
 void heartbeat(Bench::Table &table);  // row 8: the main thread's timer gap
 void values(Bench::Table &table);     // row 9: QVariant <-> Lua
 void memory(Bench::Table &table);     // row 10: allocator, timeout precision
+void objects(Bench::Table &table);    // row 13: QObjects in Lua vs QJSEngine, calls into the GUI thread
 void pool(Bench::Table &table);       // row 11: QIslePool throughput, dispatch, leases
 
 } // namespace Rows
