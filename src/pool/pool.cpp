@@ -629,12 +629,14 @@ QIslePool::~QIslePool()
 
 QVariant QIslePool::eval(const QString &chunk)
 {
+    const std::shared_ptr<QIslePoolPrivate> d = this->d; // a call that waits outlives a racing ~QIslePool
     return d->block([&](QIsle &isle) { return isle.eval(chunk); },
                     [chunk](QIsle &isle) { return isle.spawnEval(chunk); });
 }
 
 QVariant QIslePool::call(const QString &function, const QVariantList &args)
 {
+    const std::shared_ptr<QIslePoolPrivate> d = this->d; // a call that waits outlives a racing ~QIslePool
     return d->block([&](QIsle &isle) { return isle.call(function, args); },
                     [function, args](QIsle &isle) { return isle.spawnCall(function, args); });
 }
@@ -644,24 +646,28 @@ QVariant QIslePool::call(const QString &function, const QVariantList &args)
 // function only before that.
 QVariant QIslePool::exec(QIsle::ExecFunction fn)
 {
+    const std::shared_ptr<QIslePoolPrivate> d = this->d; // a call that waits outlives a racing ~QIslePool
     return d->block([&](QIsle &isle) { return isle.exec(std::move(fn)); },
                     [&fn](QIsle &isle) { return isle.spawnExec(fn); });
 }
 
 QVariant QIslePool::eval(const QString &chunk, const QIsleRequestOptions &options)
 {
+    const std::shared_ptr<QIslePoolPrivate> d = this->d; // a call that waits outlives a racing ~QIslePool
     return d->block([&](QIsle &isle) { return isle.eval(chunk, options); },
                     [chunk, options](QIsle &isle) { return isle.spawnEval(chunk, options); });
 }
 
 QVariant QIslePool::call(const QString &function, const QVariantList &args, const QIsleRequestOptions &options)
 {
+    const std::shared_ptr<QIslePoolPrivate> d = this->d; // a call that waits outlives a racing ~QIslePool
     return d->block([&](QIsle &isle) { return isle.call(function, args, options); },
                     [function, args, options](QIsle &isle) { return isle.spawnCall(function, args, options); });
 }
 
 QVariant QIslePool::exec(QIsle::ExecFunction fn, const QIsleRequestOptions &options)
 {
+    const std::shared_ptr<QIslePoolPrivate> d = this->d; // a call that waits outlives a racing ~QIslePool
     return d->block([&](QIsle &isle) { return isle.exec(std::move(fn), options); },
                     [&fn, options](QIsle &isle) { return isle.spawnExec(fn, options); });
 }
@@ -707,6 +713,7 @@ void QIslePool::registerFunction(const QString &name, QIsle::HostFunction fn)
 
 QIsleLease QIslePool::checkout()
 {
+    const std::shared_ptr<QIslePoolPrivate> d = this->d; // a call that waits outlives a racing ~QIslePool
     return d->checkout(QDeadlineTimer(QDeadlineTimer::Forever), true);
 }
 
@@ -714,11 +721,13 @@ QIsleLease QIslePool::checkout(std::chrono::milliseconds timeout)
 {
     if (timeout.count() <= 0)
         return tryCheckout();
+    const std::shared_ptr<QIslePoolPrivate> d = this->d;
     return d->checkout(QDeadlineTimer(timeout), true);
 }
 
 QIsleLease QIslePool::tryCheckout()
 {
+    const std::shared_ptr<QIslePoolPrivate> d = this->d; // a call that waits outlives a racing ~QIslePool
     return d->checkout(QDeadlineTimer(), false);
 }
 

@@ -138,6 +138,7 @@ private Q_SLOTS:
     // lifecycle
     void shutdownDrainsAndRefuses();
     void destructionIsPrompt();
+    void destructionWakesBlockedCheckout();
 };
 
 void tst_Pool::warmSpawnsEveryIsle()
@@ -1028,6 +1029,25 @@ void tst_Pool::destructionIsPrompt()
     QVERIFY(timer.elapsed() < 1000);
     QVERIFY(waiting.isFinished());
     QCOMPARE(failureOf(waiting), QIsleError::Kind::Shutdown);
+    QCOMPARE(kindOf([&] { lease->eval(QStringLiteral("return 1")); }), QIsleError::Kind::Shutdown);
+}
+
+void tst_Pool::destructionWakesBlockedCheckout()
+{
+    auto pool = QIslePool::spawn({}, sized(1));
+    QIsleLease lease = pool->checkout();
+    std::atomic<int> state{0}; // 1 waiting, 2 returned empty, 3 returned a lease
+    std::thread blocked([&, p = pool.get()] {
+        state = 1;
+        QIsleLease mine = p->checkout();
+        state = mine ? 3 : 2;
+    });
+    QTRY_COMPARE(state.load(), 1);
+    QTest::qWait(50); // inside checkout(), waiting
+    QCOMPARE(state.load(), 1);
+    pool.reset();
+    blocked.join();
+    QCOMPARE(state.load(), 2); // woken by the shutdown: an empty lease
     QCOMPARE(kindOf([&] { lease->eval(QStringLiteral("return 1")); }), QIsleError::Kind::Shutdown);
 }
 
