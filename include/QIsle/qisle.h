@@ -37,6 +37,10 @@ public:
     /// A C++ function callable from Lua (registerFunction()): the Lua
     /// arguments as QVariants in, one value out.
     using HostFunction = std::function<QVariant(const QVariantList &)>;
+    /// A C++ function callable from Lua that answers later
+    /// (registerAsyncFunction()): the Lua arguments as QVariants in, a
+    /// future of one value out. The calling script waits for the future.
+    using AsyncHostFunction = std::function<QFuture<QVariant>(const QVariantList &)>;
     /// A C++ closure run on the VM's thread against the raw lua_State
     /// (exec(), spawnExec()); its return value is the request's result.
     using ExecFunction = std::function<QVariant(lua_State *)>;
@@ -118,6 +122,28 @@ public:
     /// Lua error that pcall can catch; uncaught, the request fails with
     /// Kind::Callback. Queued like any request: later requests see it.
     void registerFunction(const QString &name, HostFunction fn);
+
+    /// Makes a global Lua function (a dotted name creates the tables on the
+    /// way) that runs fn on the VM's thread and waits for the future fn
+    /// returns: the script gets its result 0 (nil when it has none). While
+    /// it waits, the request is a suspended coroutine and the Lua thread is
+    /// free for other work (see QIsleOptions::maxConcurrentRequests). A
+    /// future that fails raises a Lua error carrying the exception's message
+    /// (catchable by pcall; uncaught, the request fails with Kind::Callback);
+    /// a future canceled by its producer raises an error containing
+    /// "canceled". A finished future needs no wait and works anywhere. Where
+    /// Lua cannot yield (a table.sort comparator, a string.gsub callback,
+    /// __gc, init, an exec closure, a blocking call nested on the Lua thread)
+    /// a pending future is canceled and a Lua error containing "cannot wait
+    /// here" raised. Stopping the request (cancel, timeout, destruction)
+    /// cancels the future it waits for. fn throwing behaves as a throwing
+    /// registerFunction. Queued like any request: later requests see it.
+    ///
+    ///     isle->registerAsyncFunction("net.get", [nam](const QVariantList &args) {
+    ///         return fetch(nam, args.value(0).toUrl()); // QFuture<QVariant>
+    ///     });
+    ///     isle->eval("local page = net.get('https://example.org') return #page");
+    void registerAsyncFunction(const QString &name, AsyncHostFunction fn);
 
     /// The same, but fn runs in the thread `context` lives in (typically the
     /// GUI thread), so it may touch widgets and models; the script waits for

@@ -85,6 +85,15 @@ struct QIsleOptions
     /// times faster, at the price of up to this much busy CPU on both threads
     /// after each request. 0 (the default) never spins.
     std::chrono::microseconds lowLatencySpin{0};
+    /// How many requests may be in progress on the VM at once. A request
+    /// that waits (an async host function's future, isle.sleep, a task, a
+    /// channel) is suspended and the Lua thread is free meanwhile.
+    /// 1 (the default): one after another in queue order; a waiting request
+    /// keeps the VM's turn. 0: no limit. Above 1, a waiting request lets the
+    /// next queued one start; requests interleave only at their waits (and
+    /// at time slices). A request submitted by code running for a waiting
+    /// request (a child) may run while its parent waits, whatever this is.
+    int maxConcurrentRequests = 1;
 };
 
 Q_DECLARE_OPERATORS_FOR_FLAGS(QIsleOptions::Libraries)

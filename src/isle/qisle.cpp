@@ -78,6 +78,12 @@ QIslePrivate::~QIslePrivate()
 QFuture<QVariant> QIslePrivate::submit(std::unique_ptr<Request> request)
 {
     QFuture<QVariant> future = request->promise.future();
+    // Submitted by code running for a request of this isle: its child,
+    // which may start while it waits (a parent's turn covers its children).
+    if (onLuaThread()) {
+        if (Worker *worker = thread->worker())
+            request->parent = worker->currentFiberSerial();
+    }
     // Made on behalf of a script of this isle that waits for a call into
     // this thread: runs while the script waits, ahead of the queue.
     if (ThreadCalls::routeChild(queue.get(), request))
@@ -324,6 +330,21 @@ void QIsle::registerFunction(const QString &name, HostFunction fn)
     QFuture<QVariant> future = d->submit(std::move(request));
     if (future.isFinished() && future.isCanceled())
         qCWarning(lcIsle, "registerFunction('%s'): the isle is shut down", qPrintable(name));
+}
+
+void QIsle::registerAsyncFunction(const QString &name, AsyncHostFunction fn)
+{
+    auto request = d->execRequest([name, fn = std::move(fn)](lua_State *L) mutable {
+        IsleLib::registerAsyncHostFunction(L, name, std::move(fn));
+        return QVariant();
+    }, {});
+    if (d->onLuaThread()) {
+        d->block(std::move(request));
+        return;
+    }
+    QFuture<QVariant> future = d->submit(std::move(request));
+    if (future.isFinished() && future.isCanceled())
+        qCWarning(lcIsle, "registerAsyncFunction('%s'): the isle is shut down", qPrintable(name));
 }
 
 void QIsle::registerFunction(const QString &name, QObject *context, HostFunction fn)

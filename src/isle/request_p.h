@@ -24,6 +24,7 @@ struct Request
     QIsle::ExecFunction fn;    // Exec
     std::chrono::milliseconds timeout{0}; // > 0 own, 0 the isle's, < 0 none; counted from the start
     QByteArray chunkName;      // Eval: Lua's load() chunk name, UTF-8 ("=eval" when empty)
+    quint64 parent = 0;        // the serial of the fiber it was submitted for (a child), or 0
     // The promise and a handle on the same state: ~QIsle can still finish
     // the future of a request whose VM it abandons (QPromise cannot be
     // shared across threads; the interface's members lock).

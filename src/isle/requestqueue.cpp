@@ -77,12 +77,33 @@ void RequestQueue::clearRunning()
     m_running = nullptr;
 }
 
+void RequestQueue::addInProgress(QFutureInterface<QVariant> *request)
+{
+    QMutexLocker lock(&m_mutex);
+    m_inProgress.push_back(request);
+    if (m_aborted)
+        request->cancel();
+}
+
+void RequestQueue::removeInProgress(QFutureInterface<QVariant> *request)
+{
+    QMutexLocker lock(&m_mutex);
+    m_inProgress.erase(std::remove(m_inProgress.begin(), m_inProgress.end(), request), m_inProgress.end());
+}
+
+std::chrono::steady_clock::time_point RequestQueue::closedAt() const
+{
+    QMutexLocker lock(&m_mutex);
+    return m_closedAt;
+}
+
 void RequestQueue::close()
 {
     QMutexLocker lock(&m_mutex);
     if (m_closed)
         return;
     m_closed = true;
+    m_closedAt = std::chrono::steady_clock::now();
     m_queue.push_back(std::make_unique<Request>(Request::Type::Shutdown, QIsleRequestOptions{}));
     wakeLocked();
 }
@@ -94,12 +115,15 @@ void RequestQueue::abort()
         QMutexLocker lock(&m_mutex);
         if (!m_closed) {
             m_closed = true;
+            m_closedAt = std::chrono::steady_clock::now();
             m_queue.push_back(std::make_unique<Request>(Request::Type::Shutdown, QIsleRequestOptions{}));
             wakeLocked();
         }
         m_aborted = true;
         if (m_running)
             m_running->cancel();
+        for (QFutureInterface<QVariant> *request : m_inProgress)
+            request->cancel(); // waiting requests: the worker stops them at their waits
         // Keep the Shutdown request: the worker must still close the VM.
         for (auto it = m_queue.begin(); it != m_queue.end();) {
             if ((*it)->type == Request::Type::Shutdown) {
@@ -162,6 +186,10 @@ void RequestQueue::abandon()
     if (m_running) {
         m_running->cancel();
         m_running->reportFinished();
+    }
+    for (QFutureInterface<QVariant> *request : m_inProgress) {
+        request->cancel();
+        request->reportFinished();
     }
 }
 

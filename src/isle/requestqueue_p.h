@@ -14,6 +14,7 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <vector>
 
 class QObject;
 
@@ -48,6 +49,10 @@ public:
     // stopPending() what to look at.
     void setRunning(QFutureInterface<QVariant> *running, std::chrono::steady_clock::time_point deadline);
     void clearRunning();
+    // Lua thread: a request that waits (a suspended fiber) is in progress
+    // too: abort() cancels it.
+    void addInProgress(QFutureInterface<QVariant> *request);
+    void removeInProgress(QFutureInterface<QVariant> *request);
 
     // No more requests are accepted; a final Shutdown request is queued
     // behind what is already there (shutdown()).
@@ -67,6 +72,9 @@ public:
     bool isAborted() const;
     bool isClosed() const;
 
+    // When close() or abort() was first called (shutdown's deadline for waits).
+    std::chrono::steady_clock::time_point closedAt() const;
+
     // Lua thread: the VM is being closed now (finalizers run).
     void markClosing();
     // How long the VM has been closing; -1 ms while it is not.
@@ -79,6 +87,8 @@ private:
     Batch m_queue;
     QObject *m_worker = nullptr;
     QFutureInterface<QVariant> *m_running = nullptr; // the worker's; valid until clearRunning()
+    std::vector<QFutureInterface<QVariant> *> m_inProgress; // the worker's; valid until removed
+    std::chrono::steady_clock::time_point m_closedAt;
     std::chrono::steady_clock::time_point m_runningDeadline;
     const int m_maxPending;
     std::atomic<int> m_waiting{0}; // pushed, not yet started (maxPending)

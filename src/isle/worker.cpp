@@ -1,6 +1,7 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #include "isle/worker_p.h"
 
+#include "async/coroutines_p.h"
 #include "lualib/islelib_p.h"
 #include "isle/requestqueue_p.h"
 #include "lualib/safety_p.h"
@@ -9,6 +10,8 @@
 #include "values/value_p.h"
 
 #include <QtCore/QThread>
+
+#include <algorithm>
 
 
 const QEvent::Type Worker::DrainEvent = QEvent::Type(QEvent::registerEventType());
@@ -39,12 +42,32 @@ struct Worker::Job
     QVariant result;
 };
 
+// An eval or call request in progress, on a Lua thread of its own.
+struct Worker::RequestFiber : Fiber
+{
+    std::unique_ptr<Request> request;
+    RunningRequest runningState;
+    Job job{nullptr, nullptr, {}};
+    ErrorRecord error;
+    int status = LUA_OK;  // of the request's protected call (fiberMain)
+    bool child = false;   // started for a waiting parent: not counted against the limit
+};
+
 Worker::Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options)
-    : m_queue(std::move(queue)), m_options(options), m_allocator(std::size_t(qMax<qsizetype>(0, options.memoryLimit)))
+    : m_queue(std::move(queue)), m_options(options), m_allocator(std::size_t(qMax<qsizetype>(0, options.memoryLimit))),
+      m_scheduler([this] { drain(); }, [this] { stopSuspended(); })
 {
     m_L = lua_newstate(&Allocator::allocate, &m_allocator);
-    if (m_L)
+    if (m_L) {
         m_context.attach(m_L);
+        m_scheduler.attach(m_L);
+    }
+}
+
+quint64 Worker::currentFiberSerial() const
+{
+    const Fiber *f = m_scheduler.running();
+    return f ? f->serial : 0;
 }
 
 Worker::~Worker()
@@ -73,8 +96,19 @@ bool Worker::event(QEvent *event)
 
 void Worker::drain()
 {
+    // An event loop nested in a request (host code that spins one) may
+    // deliver this: the drain below on the stack goes on by itself.
+    if (m_draining)
+        return;
+    m_draining = true;
     m_stop.burstBegin();
     for (;;) {
+        if (Fiber *fiber = m_scheduler.takeReady()) {
+            resume(static_cast<RequestFiber *>(fiber), 0);
+            continue;
+        }
+        if (startNext())
+            continue;
         // lowLatencySpin: before going back to sleep, look a while longer --
         // still marked busy, so callers post no wake-up meanwhile.
         const bool spin = m_options.lowLatencySpin.count() > 0;
@@ -83,23 +117,278 @@ void Worker::drain()
             m_queue->spinForWork(m_options.lowLatencySpin);
             batch = m_queue->takeBatch();
         }
-        if (batch.empty()) {
-            m_stop.burstEnd();
-            return;
+        if (batch.empty())
+            break;
+        for (const auto &request : batch) {
+            if (request->parent)
+                ++m_pendingChildren;
+            else if (request->type == Request::Type::Shutdown)
+                m_scheduler.setShutdownDeadline(m_queue->closedAt() + m_options.shutdownTimeout);
         }
-        for (auto &request : batch) {
-            if (request->type == Request::Type::Shutdown) {
-                m_stop.burstEnd();
-                m_queue->markClosing();
-                close();
-                request->promise.finish();
-                QThread::currentThread()->quit();
-                continue;
+        if (m_pending.empty())
+            m_pending.swap(batch);
+        else
+            std::move(batch.begin(), batch.end(), std::back_inserter(m_pending));
+    }
+    m_stop.burstEnd();
+    m_draining = false;
+}
+
+// Starts the next request that may start; false when none may.
+bool Worker::startNext()
+{
+    if (m_pending.empty())
+        return false;
+    if (m_queue->isAborted() && !m_abortSeen) {
+        m_abortSeen = true;
+        stopSuspended();
+    }
+    std::unique_ptr<Request> request;
+    if (m_pending.front()->type == Request::Type::Shutdown) {
+        if (!m_inProgress.empty())
+            return false; // requests in progress end first (and their children)
+        request = std::move(m_pending.front());
+        m_pending.pop_front();
+        m_stop.burstEnd();
+        m_queue->markClosing();
+        close();
+        request->promise.finish();
+        QThread::currentThread()->quit();
+        return true;
+    }
+    const int limit = m_options.maxConcurrentRequests;
+    if (limit <= 0 || m_topLevelActive < limit) {
+        request = std::move(m_pending.front());
+        m_pending.pop_front();
+    } else if (m_pendingChildren > 0) {
+        // A parent's turn covers its children: they start ahead of the queue.
+        for (auto it = m_pending.begin(); it != m_pending.end(); ++it) {
+            const quint64 parent = (*it)->parent;
+            if (parent && std::any_of(m_inProgress.begin(), m_inProgress.end(),
+                                      [parent](const RequestFiber *f) { return f->serial == parent; })) {
+                request = std::move(*it);
+                m_pending.erase(it);
+                break;
             }
-            m_queue->leftWaiting();
-            run(*request);
         }
     }
+    if (!request)
+        return false;
+    if (request->parent)
+        --m_pendingChildren;
+    m_queue->leftWaiting();
+    start(std::move(request));
+    return true;
+}
+
+// Every suspended fiber stops at its wait (the isle is being destroyed, or
+// shutdown's deadline for waits passed): its future ends canceled.
+void Worker::stopSuspended()
+{
+    for (Fiber *fiber : m_scheduler.suspendedFibers()) {
+        fiber->own->cancel();
+        m_scheduler.stop(fiber);
+    }
+}
+
+void Worker::start(std::unique_ptr<Request> request)
+{
+    if (request->type == Request::Type::Exec || request->promise.isCanceled() || m_queue->isAborted() || !m_L) {
+        run(*request); // never waits; or ends at once
+        return;
+    }
+    RequestFiber *f = nullptr;
+    if (!m_idleFibers.empty()) {
+        f = m_idleFibers.back();
+        m_idleFibers.pop_back();
+    } else {
+        auto made = std::make_unique<RequestFiber>();
+        f = made.get();
+        m_fiberPool.push_back(std::move(made));
+    }
+    if (!f->thread) {
+        // Made in a protected call: a memory error must not escape.
+        lua_pushcfunction(m_L, [](lua_State *L) {
+            auto *fiber = static_cast<RequestFiber *>(lua_touserdata(L, 1));
+            fiber->thread = Scheduler::from(L).newThread(&fiber->ref);
+            return 0;
+        });
+        lua_pushlightuserdata(m_L, f);
+        if (lua_pcall(m_L, 1, 0, 0) != LUA_OK) {
+            lua_pop(m_L, 1);
+            m_idleFibers.push_back(f);
+            request->promise.setException(QIsleError(QIsleError::Kind::Memory, QStringLiteral("not enough memory")));
+            request->promise.finish();
+            return;
+        }
+    }
+    f->serial = m_nextSerial++;
+    f->request = std::move(request);
+    Request &r = *f->request;
+    f->own = &r.state;
+    f->runningState = {};
+    f->runningState.promise = &r.promise;
+    const auto timeout = timeoutOf(r);
+    if (timeout.count() > 0)
+        f->runningState.deadline = std::chrono::steady_clock::now() + timeout;
+    f->running = &f->runningState;
+    f->job.worker = this;
+    f->job.request = &r;
+    f->status = LUA_OK;
+    f->child = r.parent && std::any_of(m_inProgress.begin(), m_inProgress.end(),
+                                       [&r](const RequestFiber *a) { return a->serial == r.parent; });
+    if (!f->child)
+        ++m_topLevelActive;
+    m_inProgress.push_back(f);
+    f->state = Fiber::State::Running;
+    lua_pushcfunction(f->thread, fiberMain);
+    lua_pushlightuserdata(f->thread, f);
+    resume(f, 1);
+}
+
+void Worker::resume(RequestFiber *f, int nargs)
+{
+    if (nargs == 0)
+        m_scheduler.resumed(f);
+    lua_State *co = f->thread;
+    m_queue->setRunning(&f->request->state, f->runningState.deadline);
+    m_scheduler.setRunning(f);
+    m_error = &f->error;
+    ++m_depth;
+    m_stop.begin(f->runningState, co);
+
+    int nresults = 0;
+    int status = lua_resume(co, m_resumeFrom, nargs, &nresults);
+    bool parked = false;
+    if (status == LUA_YIELD) {
+        if (m_scheduler.takeRuntimeYield()) {
+            parked = true;
+        } else {
+            // Only C code can get here (coroutine.yield refuses at the top).
+            lua_pushliteral(co, "attempt to yield from outside a coroutine");
+            status = LUA_ERRRUN;
+        }
+    }
+    if (!parked)
+        finish(f, status);
+
+    m_stop.end(f->runningState);
+    --m_depth;
+    m_error = &m_execError;
+    m_scheduler.setRunning(nullptr);
+    m_queue->clearRunning();
+
+    if (parked) {
+        if (!f->inProgressListed) {
+            f->inProgressListed = true;
+            m_queue->addInProgress(&f->request->state);
+        }
+        m_scheduler.parked(f);
+        return;
+    }
+    // Back to the pool.
+    if (f->inProgressListed) {
+        f->inProgressListed = false;
+        m_queue->removeInProgress(&f->request->state);
+    }
+    m_scheduler.finished(f);
+    m_inProgress.erase(std::find(m_inProgress.begin(), m_inProgress.end(), f));
+    if (!f->child)
+        --m_topLevelActive;
+    std::unique_ptr<Request> done = std::move(f->request);
+    f->own = nullptr;
+    f->running = nullptr;
+    f->job.request = nullptr;
+    f->job.result.clear();
+    m_idleFibers.push_back(f);
+    done->promise.finish();
+}
+
+// The request's outcome, while its stop state is still current (a stop is
+// the outcome whatever the script did after it).
+void Worker::finish(RequestFiber *f, int status)
+{
+    lua_State *co = f->thread;
+    Request &request = *f->request;
+    std::optional<QIsleError> error;
+    bool reusable = true;
+    if (status != LUA_OK) {
+        // An error that escaped the request's own protected call (or a
+        // yield at its top): keep the error object, close the thread's
+        // pending to-be-closed variables.
+        reusable = false;
+        lua_xmove(co, m_L, 1);
+        lua_resetthread(co);
+        error = makeError(m_L, status, request);
+        lua_pop(m_L, 1);
+    } else if (f->status != LUA_OK) {
+        error = makeError(co, f->status, request);
+        if (f->status == LUA_ERRMEM || error->kind() == QIsleError::Kind::Memory)
+            lua_gc(co, LUA_GCCOLLECT); // serve the next request with what can be freed
+    }
+    lua_settop(co, 0);
+    if (!reusable) {
+        m_scheduler.releaseThread(co, f->ref, false);
+        f->thread = nullptr;
+        f->ref = LUA_NOREF;
+    }
+    settle(request, f->runningState, error, f->job.result);
+    if (error)
+        f->error = {};
+}
+
+std::chrono::milliseconds Worker::timeoutOf(const Request &request) const
+{
+    // request.timeout: > 0 its own, 0 the isle's, < 0 none (QIsleRequestOptions).
+    return request.timeout.count() != 0 ? request.timeout : m_options.timeout;
+}
+
+// A request's coroutine: the request's function in a protected call with the
+// message handler (as lua_pcall did for wave 1), but a yielding one, so waits
+// pass through it. Only this one C function stands below the script, as
+// below a main chunk run by the lua5.4 interpreter (tracebacks agree).
+int Worker::fiberMain(lua_State *L)
+{
+    auto *f = static_cast<RequestFiber *>(lua_touserdata(L, 1));
+    lua_settop(L, 0);
+    lua_pushcfunction(L, messageHandler);
+    Worker *self = f->job.worker;
+    int nargs = 0;
+    try {
+        nargs = self->prepare(L, *f->job.request);
+    } catch (const QIsleError &e) {
+        self->raise(L, e.kind(), e.message());
+    } catch (const std::bad_alloc &) {
+        self->raise(L, QIsleError::Kind::Memory, QStringLiteral("not enough memory"));
+    } catch (const std::exception &e) {
+        self->raise(L, QIsleError::Kind::Callback, QString::fromLocal8Bit(e.what()));
+    } catch (lua_longjmp *) {
+        throw; // Lua's own error: it ends the coroutine (see finish())
+    }
+    const auto context = reinterpret_cast<lua_KContext>(f);
+    const int status = lua_pcallk(L, nargs, 1, 1, context, finishFiberMain);
+    return finishFiberMain(L, status, context);
+}
+
+int Worker::finishFiberMain(lua_State *L, int status, lua_KContext context)
+{
+    auto *f = reinterpret_cast<RequestFiber *>(context);
+    if (status != LUA_OK && status != LUA_YIELD) {
+        f->status = status;
+        return 1; // the error object
+    }
+    f->status = LUA_OK;
+    Worker *self = f->job.worker;
+    try {
+        f->job.result = Value::read(L, -1, QStringLiteral("result"));
+    } catch (const QIsleError &e) {
+        self->raise(L, e.kind(), e.message());
+    } catch (const std::bad_alloc &) {
+        self->raise(L, QIsleError::Kind::Memory, QStringLiteral("not enough memory"));
+    } catch (lua_longjmp *) {
+        throw;
+    }
+    return 0;
 }
 
 void Worker::runInline(Request &request)
@@ -120,8 +409,7 @@ void Worker::run(Request &request)
 
     RunningRequest running;
     running.promise = &request.promise;
-    // request.timeout: > 0 its own, 0 the isle's, < 0 none (QIsleRequestOptions).
-    const auto timeout = request.timeout.count() != 0 ? request.timeout : m_options.timeout;
+    const auto timeout = timeoutOf(request);
     if (timeout.count() > 0)
         running.deadline = std::chrono::steady_clock::now() + timeout;
 
@@ -131,7 +419,8 @@ void Worker::run(Request &request)
     std::chrono::steady_clock::time_point outerDeadline;
     if (outermost) {
         m_queue->setRunning(&request.state, running.deadline);
-        m_error = {};
+        m_execError = {};
+        m_error = &m_execError;
     } else {
         outerDeadline = m_queue->tightenDeadline(running.deadline);
     }
@@ -160,19 +449,26 @@ void Worker::run(Request &request)
     else
         m_queue->restoreDeadline(outerDeadline);
 
+    settle(request, running, error, job.result);
+    promise.finish();
+}
+
+// The promise's outcome (the caller finishes it).
+void Worker::settle(Request &request, const RunningRequest &running, const std::optional<QIsleError> &error,
+                    const QVariant &result)
+{
+    QPromise<QVariant> &promise = request.promise;
     if (running.stop == QIsleError::Kind::Cancelled) {
         promise.future().cancel(); // an outer request's cancel stops this one too
     } else if (running.stop == QIsleError::Kind::Timeout) {
         promise.setException(QIsleError(QIsleError::Kind::Timeout,
                                         QStringLiteral("request ran past its timeout of %1 ms")
-                                                .arg(timeout.count())));
+                                                .arg(timeoutOf(request).count())));
     } else if (error) {
         promise.setException(*error);
     } else {
-        const QVariant &result = job.result; // see isle.emit: announces index 0 itself
-        promise.addResult(result, 0);
+        promise.addResult(result, 0); // see isle.emit: announces index 0 itself
     }
-    promise.finish();
 }
 
 // Everything a request does to the VM runs here, inside lua_pcall, so that
@@ -201,8 +497,19 @@ int Worker::protectedRun(lua_State *L)
 
 QVariant Worker::execute(lua_State *L, Request &request)
 {
-    switch (request.type) {
-    case Request::Type::Eval: {
+    if (request.type == Request::Type::Exec)
+        return request.fn(L);
+    if (request.type == Request::Type::Shutdown)
+        return {};
+    lua_call(L, prepare(L, request), 1);
+    return Value::read(L, -1, QStringLiteral("result"));
+}
+
+// Pushes what an eval or call request calls and its arguments; returns how
+// many arguments.
+int Worker::prepare(lua_State *L, Request &request)
+{
+    if (request.type == Request::Type::Eval) {
         const QByteArray &code = request.utf8;
         // "t": text only; precompiled chunks never load.
         const char *name = request.chunkName.isEmpty() ? DefaultChunkName : request.chunkName.constData();
@@ -211,20 +518,12 @@ QVariant Worker::execute(lua_State *L, Request &request)
             raise(L, QIsleError::Kind::Syntax, QString::fromUtf8(lua_tostring(L, -1)));
         if (status != LUA_OK)
             lua_error(L);
-        lua_call(L, 0, 1);
-        return Value::read(L, -1, QStringLiteral("result"));
+        return 0;
     }
-    case Request::Type::Call:
-        return callFunction(L, request);
-    case Request::Type::Exec:
-        return request.fn(L);
-    case Request::Type::Shutdown:
-        break;
-    }
-    return {};
+    return pushFunction(L, request);
 }
 
-QVariant Worker::callFunction(lua_State *L, Request &request)
+int Worker::pushFunction(lua_State *L, Request &request)
 {
     // Resolve a dotted path ("string.upper") with raw reads: resolving a
     // name must not run a script's metamethods.
@@ -253,14 +552,13 @@ QVariant Worker::callFunction(lua_State *L, Request &request)
     luaL_checkstack(L, int(request.args.size()) + LUA_MINSTACK, "too many arguments");
     for (qsizetype i = 0; i < request.args.size(); ++i)
         Value::push(L, request.args.at(i), argumentPath(int(i) + 1));
-    lua_call(L, int(request.args.size()), 1);
-    return Value::read(L, -1, QStringLiteral("result"));
+    return int(request.args.size());
 }
 
 void Worker::raise(lua_State *L, QIsleError::Kind kind, const QString &message)
 {
-    m_error.kind = kind;
-    m_error.message = message;
+    m_error->kind = kind;
+    m_error->message = message;
     {
         const QByteArray utf8 = message.toUtf8();
         lua_pushlstring(L, utf8.constData(), size_t(utf8.size()));
@@ -278,13 +576,13 @@ int Worker::messageHandler(lua_State *L)
         return 1; // a stop needs no traceback
     const char *message = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : nullptr;
     luaL_traceback(L, L, message, 1);
-    self->m_error.traceback = QString::fromUtf8(lua_tostring(L, -1));
+    self->m_error->traceback = QString::fromUtf8(lua_tostring(L, -1));
     lua_pop(L, 1);
     // The failing line: the innermost Lua function on the stack.
     lua_Debug ar;
     for (int level = 1; lua_getstack(L, level, &ar); ++level) {
         if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
-            self->m_error.line = ar.currentline;
+            self->m_error->line = ar.currentline;
             break;
         }
     }
@@ -328,10 +626,10 @@ QIsleError Worker::makeError(lua_State *L, int status, const Request &request)
         kind = Kind::Memory;
     else if (status == LUA_ERRSYNTAX)
         kind = Kind::Syntax;
-    else if (m_error.kind && (message == m_error.message || message.endsWith(m_error.message)))
-        kind = *m_error.kind; // raise()'s error, possibly prefixed by a position
+    else if (m_error->kind && (message == m_error->message || message.endsWith(m_error->message)))
+        kind = *m_error->kind; // raise()'s error, possibly prefixed by a position
 
-    int line = m_error.line;
+    int line = m_error->line;
     // "name:7: message" naming this request's own chunk: the line moves into
     // line(), the message stays readable. Another chunk's prefix is kept.
     if (request.type == Request::Type::Eval) {
@@ -346,7 +644,7 @@ QIsleError Worker::makeError(lua_State *L, int status, const Request &request)
             }
         }
     }
-    return QIsleError(kind, message, kind == Kind::Syntax ? QString() : m_error.traceback, line);
+    return QIsleError(kind, message, kind == Kind::Syntax ? QString() : m_error->traceback, line);
 }
 
 void Worker::openLibraries(lua_State *L)
@@ -355,4 +653,16 @@ void Worker::openLibraries(lua_State *L)
     Safety::openLibraries(L, m_options.libraries);
     m_stop.install(L, m_options, [queue = m_queue.get()] { return queue->stopPending(); });
     IsleLib::open(L);
+    AsyncCoroutines::install(L);
+
+    // Fibers are resumed "from" a thread that stays parked one C call deep:
+    // a request's chunk then runs as deep in C calls as a main chunk under
+    // the lua5.4 interpreter (which runs it inside a pcall'd pmain), so the
+    // C stack limit a script meets is the same. (lua_resume only reads the
+    // count of C calls of `from`; a yielded thread keeps its count.)
+    m_resumeFrom = lua_newthread(L);
+    luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushcfunction(m_resumeFrom, [](lua_State *T) { return lua_yield(T, 0); });
+    int nresults = 0;
+    lua_resume(m_resumeFrom, nullptr, 0, &nresults);
 }

@@ -5,6 +5,7 @@
 //  change without notice.
 #pragma once
 
+#include "async/scheduler_p.h"
 #include "lualib/allocator_p.h"
 #include "luautil/statecontext_p.h"
 #include "stop/stopcontrol_p.h"
@@ -17,14 +18,22 @@
 
 #include <QIsle/QIsleLua>
 
+#include <deque>
 #include <memory>
 #include <optional>
+#include <vector>
 
 class RequestQueue;
 
 // Owns the lua_State and runs requests on it. Lives on the isle's QThread and,
 // but for the constructor's caller and the thread-safe members named so, is
 // touched by that thread only.
+//
+// Eval and call requests run as fibers: each on a Lua thread of its own
+// (pooled), resumed with lua_resume, so a script that waits yields up to here
+// and the Lua thread is free meanwhile (async/). Exec requests and requests
+// nested on the Lua thread (a blocking call made by host code) run in one
+// protected call on the running coroutine: they never wait.
 class Worker : public QObject
 {
     Q_OBJECT
@@ -41,6 +50,10 @@ public:
     lua_State *mainState() const { return m_L; }
     const QIsleOptions &options() const { return m_options; }
     StopControl &stopControl() { return m_stop; }
+    Scheduler &scheduler() { return m_scheduler; }
+    // The running fiber's serial (0: none): requests submitted now, on the
+    // Lua thread, are its children (they may start while it waits).
+    quint64 currentFiberSerial() const;
     Allocator &allocator() { return m_allocator; }
 
     // Runs a request now, nested in the one that is running: a blocking call
@@ -75,32 +88,60 @@ protected:
 
 private:
     struct Job;
+    struct RequestFiber;
     static int protectedRun(lua_State *L);
     static int messageHandler(lua_State *L);
+    static int fiberMain(lua_State *L);
+    static int finishFiberMain(lua_State *L, int status, lua_KContext context);
 
     void drain();
+    bool startNext();
+    void start(std::unique_ptr<Request> request);
+    void resume(RequestFiber *fiber, int nargs);
+    void finish(RequestFiber *fiber, int status);
+    void stopSuspended();
     void run(Request &request);
+    void settle(Request &request, const RunningRequest &running, const std::optional<QIsleError> &error,
+                const QVariant &result);
     QVariant execute(lua_State *L, Request &request);
-    QVariant callFunction(lua_State *L, Request &request);
+    int prepare(lua_State *L, Request &request);
+    int pushFunction(lua_State *L, Request &request);
     QIsleError makeError(lua_State *L, int status, const Request &request);
     static QString chunkPrefix(lua_State *L, const Request &request);
+    std::chrono::milliseconds timeoutOf(const Request &request) const;
     void close();
 
     std::shared_ptr<RequestQueue> m_queue;
     const QIsleOptions m_options;
     Allocator m_allocator;
     lua_State *m_L = nullptr;
+    lua_State *m_resumeFrom = nullptr; // see openLibraries()
     lua_State *m_active = nullptr;
     StopControl m_stop;
-    StateContext m_context{this, &m_stop};
+    Scheduler m_scheduler;
+    StateContext m_context{this, &m_stop, &m_scheduler};
     int m_depth = 0; // requests running (nested ones count too)
 
-    // Filled by the message handler / raise() for the error being raised.
+    // Taken from the queue, not started yet (maxConcurrentRequests).
+    std::deque<std::unique_ptr<Request>> m_pending;
+    int m_pendingChildren = 0;  // of them, requests with a parent
+    std::vector<RequestFiber *> m_inProgress; // fibers in progress (running, waiting, ready, held)
+    int m_topLevelActive = 0;   // of them, those that count against maxConcurrentRequests
+    std::vector<std::unique_ptr<RequestFiber>> m_fiberPool; // every fiber made; idle ones listed below
+    std::vector<RequestFiber *> m_idleFibers;
+    quint64 m_nextSerial = 1;
+    bool m_draining = false;
+    bool m_abortSeen = false;
+
+    // Filled by the message handler / raise() for the error being raised:
+    // the running fiber's own, or, for exec requests, m_execError.
     struct ErrorRecord
     {
         QString traceback;
         int line = -1;
         std::optional<QIsleError::Kind> kind; // raise()'s kind ...
         QString message;                      // ... for this message
-    } m_error;
+    };
+    ErrorRecord m_execError;
+    ErrorRecord *m_error = &m_execError;
 };

@@ -5,6 +5,7 @@
 #include "luautil/stackguard_p.h"
 #include "values/value_p.h"
 #include "isle/worker_p.h"
+#include "async/scheduler_p.h"
 
 #include <QtCore/QThread>
 
@@ -15,6 +16,7 @@
 namespace {
 
 constexpr char HostFunctionType[] = "QIsle.HostFunction";
+constexpr char AsyncHostFunctionType[] = "QIsle.AsyncHostFunction";
 
 int print(lua_State *L)
 {
@@ -106,9 +108,108 @@ int emitResult(lua_State *L)
     return 0;
 }
 
-// isle.sleep(ms): waits without burning CPU; a cancel, timeout or suspend
-// is seen within a slice (checkpoint() parks a suspended request and wakes on
-// resume or cancel).
+// Raises the running request's stop at a wait: the pending one (cancel,
+// deadline), or a cancel when none is pending (the shutdown deadline).
+[[noreturn]] void raiseStopAtWait(lua_State *L)
+{
+    StopControl &stop = StopControl::from(L);
+    RunningRequest *r = stop.current();
+    if (!r->stop) {
+        r->stop = stop.pendingStop().value_or(QIsleError::Kind::Cancelled);
+        r->stopRaisedAt = std::chrono::steady_clock::now();
+    }
+    stop.raiseStop(L);
+}
+
+// Before a wait starts: a stopped request waits no more (its future is
+// canceled first, by the caller); past shutdown's deadline for waits, the
+// request is canceled.
+bool mustNotWait(lua_State *L)
+{
+    StopControl &stop = StopControl::from(L);
+    Scheduler &scheduler = Scheduler::from(L);
+    if (scheduler.shutdownExpired() && scheduler.running() && scheduler.running()->own)
+        scheduler.running()->own->cancel();
+    return stop.stopping() || stop.pendingStop().has_value();
+}
+
+// The wait of the running fiber ended: take its outcome.
+WaitState takeOutcome(lua_State *L)
+{
+    Scheduler &scheduler = Scheduler::from(L);
+    WaitState wait = std::move(scheduler.running()->wait);
+    scheduler.clearWait();
+    if (wait.outcome == WaitState::Outcome::Stop)
+        raiseStopAtWait(L);
+    StopControl::from(L).checkpoint(L); // a stop or pause that came meanwhile
+    return wait;
+}
+
+// An awaited future's outcome, as the script sees it: result 0 (nil when
+// none), or a Lua error (Callback) with the failure's message or "canceled".
+int pushOutcome(lua_State *L, const WaitState &wait)
+{
+    Worker *worker = Worker::from(L);
+    switch (wait.outcome) {
+    case WaitState::Outcome::Error:
+        worker->raise(L, QIsleError::Kind::Callback, wait.message);
+    case WaitState::Outcome::Canceled:
+        worker->raise(L, QIsleError::Kind::Callback, QStringLiteral("the awaited future was canceled"));
+    case WaitState::Outcome::Stop:
+        raiseStopAtWait(L);
+    case WaitState::Outcome::Pending:
+    case WaitState::Outcome::Value:
+        break;
+    }
+    try {
+        Value::push(L, wait.value, QStringLiteral("result"));
+    } catch (const QIsleError &e) {
+        worker->raise(L, QIsleError::Kind::Conversion, e.message());
+    } catch (const std::bad_alloc &) {
+        worker->raise(L, QIsleError::Kind::Memory, QStringLiteral("not enough memory"));
+    }
+    return 1;
+}
+
+int finishAwait(lua_State *L, int, lua_KContext)
+{
+    const WaitState wait = takeOutcome(L);
+    return pushOutcome(L, wait);
+}
+
+// The script waits for future: yields up to the worker where it can; a
+// finished future needs no wait and works anywhere.
+int awaitFuture(lua_State *L, QFuture<QVariant> future)
+{
+    if (future.isFinished()) {
+        WaitState wait;
+        Scheduler::readOutcome(future, wait);
+        return pushOutcome(L, wait);
+    }
+    Scheduler &scheduler = Scheduler::from(L);
+    if (!scheduler.canWait(L)) {
+        future.cancel();
+        scheduler.raiseCannotWait(L, "an async function's pending future");
+    }
+    if (mustNotWait(L)) {
+        future.cancel();
+        raiseStopAtWait(L);
+    }
+    scheduler.awaitFuture(future);
+    return scheduler.yield(L, finishAwait, 0);
+}
+
+int finishSleep(lua_State *L, int, lua_KContext)
+{
+    takeOutcome(L);
+    return 0;
+}
+
+// isle.sleep(ms): where the script can wait, it yields and a timer wakes it
+// (the Lua thread is free meanwhile); elsewhere it blocks the thread without
+// burning CPU. Either way a cancel, timeout or suspend is seen at once (a
+// blocking sleep looks every millisecond; checkpoint() parks a suspended
+// request and wakes on resume or cancel).
 int sleepFor(lua_State *L)
 {
     using Clock = std::chrono::steady_clock;
@@ -118,6 +219,14 @@ int sleepFor(lua_State *L)
     constexpr lua_Number Forever = 1e12;
     const auto end = ms >= Forever ? Clock::time_point::max()
                                    : Clock::now() + std::chrono::microseconds(qint64(qMax<lua_Number>(0, ms) * 1000));
+    Scheduler &scheduler = Scheduler::from(L);
+    if (scheduler.canWait(L)) {
+        stop.checkpoint(L);
+        if (mustNotWait(L))
+            raiseStopAtWait(L);
+        scheduler.sleepUntil(end);
+        return scheduler.yield(L, finishSleep, 0);
+    }
     for (;;) {
         stop.checkpoint(L);
         const auto now = Clock::now();
@@ -137,20 +246,18 @@ int canceled(lua_State *L)
     return 1;
 }
 
-// The one way host code is called from Lua: C++ exceptions end here, as Lua
-// errors (pcall can catch them); Lua's own errors pass through.
-int callHost(lua_State *L)
+// Nested blocking calls made by host code run on the coroutine that called it.
+struct ActiveScope
 {
-    auto *fn = static_cast<QIsle::HostFunction *>(lua_touserdata(L, lua_upvalueindex(1)));
-    Worker *worker = Worker::from(L);
-    struct ActiveScope // nested blocking calls run on this coroutine
-    {
-        Worker *worker;
-        lua_State *previous;
-        ~ActiveScope() { worker->setActiveState(previous); }
-    } scope{worker, worker->activeState()};
-    worker->setActiveState(L);
+    explicit ActiveScope(Worker *w, lua_State *L) : worker(w), previous(w->activeState()) { w->setActiveState(L); }
+    ~ActiveScope() { worker->setActiveState(previous); }
+    Q_DISABLE_COPY_MOVE(ActiveScope)
+    Worker *worker;
+    lua_State *previous;
+};
 
+QVariantList readArguments(lua_State *L, Worker *worker)
+{
     const int n = lua_gettop(L);
     QVariantList args;
     args.reserve(n);
@@ -163,10 +270,16 @@ int callHost(lua_State *L)
         // No C++ exception may unwind through Lua's C frames.
         worker->raise(L, QIsleError::Kind::Memory, QStringLiteral("not enough memory"));
     }
+    return args;
+}
 
-    QVariant result;
+// Runs host code: C++ exceptions end here, as Lua errors (pcall can catch
+// them); Lua's own errors pass through.
+template<typename Result, typename Fn>
+Result invokeHost(lua_State *L, Worker *worker, Fn &&fn)
+{
     try {
-        result = (*fn)(args);
+        return fn();
     } catch (const QIsleError &e) {
         // A stop that reached host code (a nested blocking call) stays a stop,
         // also when it is the outer request's.
@@ -181,7 +294,19 @@ int callHost(lua_State *L)
     } catch (...) {
         worker->raise(L, QIsleError::Kind::Callback, QStringLiteral("a host function threw an unknown C++ exception"));
     }
+}
 
+// The one way host code is called from Lua.
+int callHost(lua_State *L)
+{
+    auto *fn = static_cast<QIsle::HostFunction *>(lua_touserdata(L, lua_upvalueindex(1)));
+    Worker *worker = Worker::from(L);
+    QVariant result;
+    {
+        ActiveScope scope(worker, L);
+        const QVariantList args = readArguments(L, worker);
+        result = invokeHost<QVariant>(L, worker, [&] { return (*fn)(args); });
+    }
     try {
         Value::push(L, result, QStringLiteral("result"));
     } catch (const QIsleError &e) {
@@ -193,6 +318,20 @@ int callHost(lua_State *L)
     return 1;
 }
 
+// An async host function: fn gives a future, the script waits for it.
+int callAsyncHost(lua_State *L)
+{
+    auto *fn = static_cast<QIsle::AsyncHostFunction *>(lua_touserdata(L, lua_upvalueindex(1)));
+    Worker *worker = Worker::from(L);
+    QFuture<QVariant> future;
+    {
+        ActiveScope scope(worker, L);
+        const QVariantList args = readArguments(L, worker);
+        future = invokeHost<QFuture<QVariant>>(L, worker, [&] { return (*fn)(args); });
+    }
+    return awaitFuture(L, std::move(future));
+}
+
 int destroyHostFunction(lua_State *L)
 {
     // Release the target but keep a valid, empty std::function: a finalizer
@@ -200,6 +339,33 @@ int destroyHostFunction(lua_State *L)
     // gets std::bad_function_call -- a Callback error -- not freed memory.
     *static_cast<QIsle::HostFunction *>(luaL_checkudata(L, 1, HostFunctionType)) = nullptr;
     return 0;
+}
+
+int destroyAsyncHostFunction(lua_State *L)
+{
+    *static_cast<QIsle::AsyncHostFunction *>(luaL_checkudata(L, 1, AsyncHostFunctionType)) = nullptr;
+    return 0;
+}
+
+// Sets the global (dotted) `name` to the function on top of the stack (popped).
+void setDottedGlobal(lua_State *L, const QString &name)
+{
+    StackGuard guard(L, -1);
+    const QStringList parts = name.split(QLatin1Char('.'));
+    lua_pushglobaltable(L);
+    for (qsizetype i = 0; i + 1 < parts.size(); ++i) {
+        const QByteArray key = parts.at(i).toUtf8();
+        if (lua_getfield(L, -1, key.constData()) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -3, key.constData());
+        }
+        lua_remove(L, -2);
+    }
+    lua_rotate(L, -2, 1); // table, function
+    lua_setfield(L, -2, parts.constLast().toUtf8().constData());
+    lua_pop(L, 1);
 }
 
 } // namespace
@@ -226,27 +392,36 @@ void IsleLib::open(lua_State *L)
     lua_pushliteral(L, "locked");
     lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
+
+    luaL_newmetatable(L, AsyncHostFunctionType);
+    lua_pushcfunction(L, destroyAsyncHostFunction);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
 }
 
 void IsleLib::registerHostFunction(lua_State *L, const QString &name, QIsle::HostFunction fn)
 {
     StackGuard guard(L);
-    const QStringList parts = name.split(QLatin1Char('.'));
-    lua_pushglobaltable(L);
-    for (qsizetype i = 0; i + 1 < parts.size(); ++i) {
-        const QByteArray key = parts.at(i).toUtf8();
-        if (lua_getfield(L, -1, key.constData()) != LUA_TTABLE) {
-            lua_pop(L, 1);
-            lua_newtable(L);
-            lua_pushvalue(L, -1);
-            lua_setfield(L, -3, key.constData());
-        }
-        lua_remove(L, -2);
-    }
     void *memory = lua_newuserdatauv(L, sizeof(QIsle::HostFunction), 0);
     new (memory) QIsle::HostFunction(std::move(fn));
     luaL_setmetatable(L, HostFunctionType);
     lua_pushcclosure(L, callHost, 1);
-    lua_setfield(L, -2, parts.constLast().toUtf8().constData());
-    lua_pop(L, 1);
+    setDottedGlobal(L, name);
+}
+
+void IsleLib::registerAsyncHostFunction(lua_State *L, const QString &name, QIsle::AsyncHostFunction fn)
+{
+    StackGuard guard(L);
+    void *memory = lua_newuserdatauv(L, sizeof(QIsle::AsyncHostFunction), 0);
+    new (memory) QIsle::AsyncHostFunction(std::move(fn));
+    luaL_setmetatable(L, AsyncHostFunctionType);
+    lua_pushcclosure(L, callAsyncHost, 1);
+    setDottedGlobal(L, name);
+}
+
+int IsleLib::await(lua_State *L, QFuture<QVariant> future)
+{
+    return awaitFuture(L, std::move(future));
 }

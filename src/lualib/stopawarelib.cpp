@@ -1,6 +1,7 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #include "lualib/stopawarelib_p.h"
 
+#include "async/scheduler_p.h"
 #include "luautil/stackguard_p.h"
 #include "stop/stopcontrol_p.h"
 
@@ -86,13 +87,28 @@ int xpcall(lua_State *L)
     return finishProtectedCall(L, status, 2);
 }
 
+// resumeFrom's answer when co passed a runtime yield on: the resumer must
+// yield too (see passYield).
+constexpr int RuntimeYield = -2;
+
 // lcorolib.c's auxresume: the results (or the error object) of resuming co
 // with the top narg values of L, moved to L; -1 on error. Lua's own
-// lua_resume refuses a running, normal or dead coroutine with its messages.
+// lua_resume refuses a running, normal or dead coroutine with its messages;
+// a coroutine the runtime holds (a request's or task's own thread, a
+// coroutine suspended in a wait) is refused as a normal one.
 // The stop signal must arm the coroutine that runs (RunningScope); a stop
 // raised inside it comes back as an error, which the callers raise again.
+// A wait inside co (async/: an awaited future, isle.sleep, ...) comes back as
+// RuntimeYield: the wait suspends the whole request, so the resumer passes
+// the yield on, and resumes co again when the wait ended.
 int resumeFrom(lua_State *L, lua_State *co, int narg)
 {
+    Scheduler &scheduler = Scheduler::from(L);
+    if (co != L && scheduler.isHeld(co)) {
+        lua_pop(L, narg);
+        lua_pushliteral(L, "cannot resume non-suspended coroutine");
+        return -1;
+    }
     if (!lua_checkstack(co, narg)) {
         lua_pushliteral(L, "too many arguments to resume");
         return -1;
@@ -102,7 +118,19 @@ int resumeFrom(lua_State *L, lua_State *co, int narg)
     int status;
     {
         RunningScope running(co);
+        struct Frame // the coroutine stack of the running fiber (canWait)
+        {
+            Frame(Scheduler &s, lua_State *from, lua_State *co) : s(s), co(co) { s.enter(from, co); }
+            ~Frame() { s.leave(co); }
+            Scheduler &s;
+            lua_State *co;
+        } frame(scheduler, L, co);
         status = lua_resume(co, L, narg, &nresults);
+    }
+    if (status == LUA_YIELD && scheduler.runtimeYieldPending()) {
+        lua_pop(co, nresults); // nothing: runtime yields carry no values
+        scheduler.noteParked(co);
+        return RuntimeYield;
     }
     if (status == LUA_OK || status == LUA_YIELD) {
         if (!lua_checkstack(L, nresults + 1)) {
@@ -117,15 +145,32 @@ int resumeFrom(lua_State *L, lua_State *co, int narg)
     return -1;
 }
 
-// coroutine.resume(co, ...), as lcorolib.c's luaB_coresume.
-int resume(lua_State *L)
+// A stop came back from co: close co's pending to-be-closed variables (it
+// died with the stop), then raise the stop here.
+[[noreturn]] void raiseStopFrom(lua_State *L, lua_State *co)
 {
-    lua_State *co = lua_tothread(L, 1);
-    luaL_argexpected(L, co, 1, "thread");
-    const int r = resumeFrom(L, co, lua_gettop(L) - 1);
+    const int status = lua_status(co);
+    if (status != LUA_OK && status != LUA_YIELD)
+        StopAwareLib::resetThread(L, co); // raises the stop itself
+    StopControl::from(L).raiseStop(L);
+}
+
+int finishResume(lua_State *L, int r);
+
+// coroutine.resume's continuation after a runtime yield passed through it:
+// the wait ended, co (argument 1) goes on.
+int resumeAgain(lua_State *L, int, lua_KContext)
+{
+    return finishResume(L, resumeFrom(L, lua_tothread(L, 1), 0));
+}
+
+int finishResume(lua_State *L, int r)
+{
+    if (r == RuntimeYield)
+        return Scheduler::from(L).yield(L, resumeAgain, 0);
     StopControl &stop = StopControl::from(L);
     if (stop.stopping())
-        stop.raiseStop(L);
+        raiseStopFrom(L, lua_tothread(L, 1));
     stop.checkpoint(L); // a stop that arrived while the coroutine ran
     if (r < 0) {
         lua_pushboolean(L, 0);
@@ -137,20 +182,42 @@ int resume(lua_State *L)
     return r + 1;
 }
 
+// coroutine.resume(co, ...), as lcorolib.c's luaB_coresume.
+int resume(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "thread");
+    return finishResume(L, resumeFrom(L, co, lua_gettop(L) - 1));
+}
+
+int finishWrapped(lua_State *L, int r);
+
+int resumeWrappedAgain(lua_State *L, int, lua_KContext)
+{
+    return finishWrapped(L, resumeFrom(L, lua_tothread(L, lua_upvalueindex(1)), 0));
+}
+
 // coroutine.wrap's function, as lcorolib.c's auxwrap. Upvalue 1: the
 // coroutine. A coroutine is reset (its to-be-closed variables closed) only
 // when it died with an error, and only after that error was moved out.
 int resumeWrapped(lua_State *L)
 {
     lua_State *co = lua_tothread(L, lua_upvalueindex(1));
-    const int r = resumeFrom(L, co, lua_gettop(L));
+    return finishWrapped(L, resumeFrom(L, co, lua_gettop(L)));
+}
+
+int finishWrapped(lua_State *L, int r)
+{
+    if (r == RuntimeYield)
+        return Scheduler::from(L).yield(L, resumeWrappedAgain, 0);
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
     if (r >= 0) {
         StopControl::from(L).checkpoint(L); // a stop that arrived while the coroutine ran
         return r;
     }
     StopControl &stop = StopControl::from(L);
     if (stop.stopping())
-        stop.raiseStop(L);
+        raiseStopFrom(L, co);
     int status = lua_status(co);
     if (status != LUA_OK && status != LUA_YIELD) {    // it died with an error
         status = StopAwareLib::resetThread(L, co); // close its to-be-closed variables
@@ -183,6 +250,10 @@ std::atomic<lua_CFunction> luaClose{nullptr};
 int close(lua_State *L)
 {
     lua_State *co = lua_tothread(L, 1);
+    // A coroutine the runtime holds (a fiber's thread, one suspended in a
+    // wait) is "normal" (async/coroutines.cpp): Lua's message for it.
+    if (co && co != L && Scheduler::from(L).isHeld(co))
+        return luaL_error(L, "cannot close a %s coroutine", "normal");
     int results;
     {
         RunningScope running(co ? co : L);

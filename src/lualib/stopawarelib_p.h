@@ -18,7 +18,11 @@
 // handler written in Lua; debug.traceback itself as the handler gives Lua's
 // text).
 //
-// Uses only StopControl's public interface. Lua thread only.
+// resume and wrap also pass a runtime yield on (a wait inside a script's
+// coroutine suspends the whole request, invisibly to the script: see
+// async/scheduler_p.h), and refuse coroutines the runtime holds.
+//
+// Uses only StopControl's and Scheduler's public interfaces. Lua thread only.
 namespace StopAwareLib {
 
 // Replaces those of the five functions that the opened libraries define.

@@ -7,6 +7,7 @@
 
 #include <QIsle/qislelua.h>
 
+class Scheduler;
 class StopControl;
 class Worker;
 
@@ -18,6 +19,7 @@ struct StateContext
 {
     Worker *worker = nullptr;
     StopControl *stop = nullptr;
+    Scheduler *scheduler = nullptr; // async/: waits
 
     static StateContext *of(lua_State *L) { return *static_cast<StateContext **>(lua_getextraspace(L)); }
     void attach(lua_State *L) { *static_cast<StateContext **>(lua_getextraspace(L)) = this; }

@@ -1,0 +1,523 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+#include "async/scheduler_p.h"
+
+#include "luautil/luaexception_p.h"
+#include "luautil/statecontext_p.h"
+
+#include <QtCore/QCoreApplication>
+
+#include <QIsle/qisleerror.h>
+
+namespace {
+const QEvent::Type ReadyEvent = QEvent::Type(QEvent::registerEventType());
+constexpr std::size_t MaxFreeThreads = 16;
+constexpr std::size_t MaxFreeWatchers = 16;
+} // namespace
+
+Fiber::~Fiber()
+{
+    delete ownWatcher;
+}
+
+Scheduler::Scheduler(std::function<void()> onReady, std::function<void()> onShutdownExpired)
+    : m_onReady(std::move(onReady)), m_onShutdownExpired(std::move(onShutdownExpired))
+{
+    m_timer.setSingleShot(true);
+    m_timer.setTimerType(Qt::PreciseTimer);
+    connect(&m_timer, &QTimer::timeout, this, &Scheduler::onTimer);
+}
+
+Scheduler::~Scheduler()
+{
+    for (Async::AwaitWatcher *w : m_freeWatchers)
+        delete w;
+    for (Fiber *f : std::as_const(m_suspended)) {
+        if (f->wait.watcher) {
+            f->wait.watcher->future().cancel(); // whoever produces it may stop
+            delete f->wait.watcher;
+            f->wait.watcher = nullptr;
+        }
+    }
+}
+
+Scheduler &Scheduler::from(lua_State *L)
+{
+    return *StateContext::of(L)->scheduler;
+}
+
+lua_State *Scheduler::newThread(int *ref)
+{
+    if (!m_freeThreads.empty()) {
+        const FreeThread free = m_freeThreads.back();
+        m_freeThreads.pop_back();
+        *ref = free.ref;
+        return free.thread;
+    }
+    lua_State *thread = lua_newthread(m_L); // may raise a memory error: callers are protected
+    *ref = luaL_ref(m_L, LUA_REGISTRYINDEX);
+    return thread;
+}
+
+void Scheduler::releaseThread(lua_State *thread, int ref, bool reusable)
+{
+    if (reusable && m_freeThreads.size() < MaxFreeThreads) {
+        lua_settop(thread, 0);
+        m_freeThreads.push_back({thread, ref});
+        return;
+    }
+    luaL_unref(m_L, LUA_REGISTRYINDEX, ref);
+}
+
+bool Scheduler::canWait(lua_State *L) const
+{
+    const Fiber *f = m_running;
+    if (!f || f->state != Fiber::State::Running || !lua_isyieldable(L))
+        return false;
+    if (f->frames.empty())
+        return L == f->thread;
+    return L == f->frames.back().co && f->frames.back().canWait;
+}
+
+void Scheduler::raiseCannotWait(lua_State *L, const char *what) const
+{
+    luaL_error(L,
+               "cannot wait here: %s must wait, and Lua cannot yield at this place (inside a C function "
+               "such as table.sort or string.gsub, a __gc finalizer, an exec closure or init, or a "
+               "blocking call nested on the Lua thread)",
+               what);
+    Q_UNREACHABLE();
+}
+
+bool Scheduler::isFiberThread(lua_State *L) const
+{
+    if (m_running && m_running->thread == L)
+        return true;
+    for (const Fiber *f : m_suspended) {
+        if (f->thread == L)
+            return true;
+    }
+    return false;
+}
+
+bool Scheduler::isParked(lua_State *co) const
+{
+    for (const Fiber *f : m_suspended) {
+        for (lua_State *parked : f->parked) {
+            if (parked == co)
+                return true;
+        }
+    }
+    return false;
+}
+
+void Scheduler::enter(lua_State *from, lua_State *co)
+{
+    Fiber *f = m_running;
+    if (!f)
+        return;
+    const bool fromTop = f->frames.empty() ? from == f->thread : from == f->frames.back().co;
+    const bool below = f->frames.empty() ? true : f->frames.back().canWait;
+    f->frames.push_back({co, fromTop && below && lua_isyieldable(from)});
+}
+
+void Scheduler::leave(lua_State *co)
+{
+    Fiber *f = m_running;
+    if (!f)
+        return;
+    // Innermost first; a frame left by an error unwinding is removed too.
+    while (!f->frames.empty()) {
+        const bool match = f->frames.back().co == co;
+        f->frames.pop_back();
+        if (match)
+            break;
+    }
+}
+
+void Scheduler::noteParked(lua_State *co)
+{
+    if (m_running)
+        m_running->parked.push_back(co);
+}
+
+// --- Waiting -------------------------------------------------------------
+
+void Scheduler::awaitFuture(const QFuture<QVariant> &future)
+{
+    Fiber *f = m_running;
+    Q_ASSERT(f && f->wait.kind == WaitState::Kind::None);
+    Async::AwaitWatcher *w;
+    if (!m_freeWatchers.empty()) {
+        w = m_freeWatchers.back();
+        m_freeWatchers.pop_back();
+    } else {
+        w = new Async::AwaitWatcher; // on the Lua thread, as this
+        // Both: a producer may cancel without ever finishing.
+        connect(w, &QFutureWatcherBase::finished, this, [this, w] { onAwaited(w); });
+        connect(w, &QFutureWatcherBase::canceled, this, [this, w] { onAwaited(w); });
+    }
+    w->fiber = f;
+    f->wait = {};
+    f->wait.kind = WaitState::Kind::Future;
+    f->wait.watcher = w;
+    w->setFuture(future);
+}
+
+void Scheduler::sleepUntil(Clock::time_point until)
+{
+    Fiber *f = m_running;
+    Q_ASSERT(f && f->wait.kind == WaitState::Kind::None);
+    f->wait = {};
+    f->wait.kind = WaitState::Kind::Timer;
+    f->wait.wake = addTimer(until, f, Async::TimerEntry::Kind::Wake);
+}
+
+int Scheduler::yield(lua_State *L, lua_KFunction k, lua_KContext ctx)
+{
+    m_runtimeYield = true;
+    return lua_yieldk(L, 0, ctx, k);
+}
+
+void Scheduler::clearWait()
+{
+    if (m_running)
+        m_running->wait = {};
+}
+
+void Scheduler::readOutcome(const QFuture<QVariant> &future, WaitState &wait)
+{
+    QFuture<QVariant> f = future;
+    try {
+        f.waitForFinished(); // finished already: rethrows a stored exception
+    } catch (const QIsleError &e) {
+        wait.outcome = WaitState::Outcome::Error;
+        wait.message = e.message();
+        return;
+    } catch (const std::exception &e) {
+        wait.outcome = WaitState::Outcome::Error;
+        wait.message = QString::fromLocal8Bit(e.what());
+        return;
+    } catch (...) {
+        wait.outcome = WaitState::Outcome::Error;
+        wait.message = QStringLiteral("the awaited future failed with an unknown exception");
+        return;
+    }
+    if (f.isResultReadyAt(0)) {
+        wait.outcome = WaitState::Outcome::Value;
+        wait.value = f.resultAt(0);
+    } else if (f.isCanceled()) {
+        wait.outcome = WaitState::Outcome::Canceled;
+    } else {
+        wait.outcome = WaitState::Outcome::Value; // no result: nil
+    }
+}
+
+// --- The worker's side ----------------------------------------------------
+
+bool Scheduler::takeRuntimeYield()
+{
+    const bool was = m_runtimeYield;
+    m_runtimeYield = false;
+    return was;
+}
+
+void Scheduler::parked(Fiber *f)
+{
+    f->waited = true;
+    m_suspended.insert(f);
+    f->state = Fiber::State::Waiting;
+    watchOwn(f);
+    if (f->running && f->running->deadline != Clock::time_point::max())
+        f->deadlineEntry = addTimer(f->running->deadline, f, Async::TimerEntry::Kind::Deadline);
+    // A stop that came before the watcher looked.
+    if (f->own && f->own->isCanceled()) {
+        stop(f);
+        return;
+    }
+    if (m_shutdownExpired) {
+        if (f->own)
+            f->own->cancel();
+        stop(f);
+        return;
+    }
+    if (f->own && f->own->isSuspending())
+        f->own->reportSuspended();
+    if (f->wait.outcome != WaitState::Outcome::Pending)
+        complete(f);
+}
+
+void Scheduler::resumed(Fiber *f)
+{
+    removeTimer(f->deadlineEntry);
+    m_suspended.remove(f);
+    f->parked.clear();
+    f->state = Fiber::State::Running;
+}
+
+Fiber *Scheduler::takeReady()
+{
+    while (!m_ready.empty()) {
+        Fiber *f = m_ready.front();
+        m_ready.pop_front();
+        if (f->state != Fiber::State::Ready)
+            continue;
+        // Held after its wait while its request is suspended.
+        if (f->own && !f->own->isCanceled() && (f->own->isSuspending() || f->own->isSuspended())
+            && f->wait.outcome != WaitState::Outcome::Stop) {
+            f->state = Fiber::State::Held;
+            f->own->reportSuspended();
+            continue;
+        }
+        return f;
+    }
+    return nullptr;
+}
+
+void Scheduler::finished(Fiber *f)
+{
+    f->state = Fiber::State::Idle;
+    f->frames.clear();
+    if (!f->waited)
+        return; // the common case: it never waited
+    f->waited = false;
+    withdraw(f);
+    removeTimer(f->deadlineEntry);
+    m_suspended.remove(f);
+    f->wait = {};
+    f->frames.clear();
+    f->parked.clear();
+    f->ownWatched = false;
+    f->state = Fiber::State::Idle;
+}
+
+void Scheduler::stop(Fiber *f)
+{
+    switch (f->state) {
+    case Fiber::State::Waiting:
+        withdraw(f);
+        f->wait.outcome = WaitState::Outcome::Stop;
+        makeReady(f);
+        break;
+    case Fiber::State::Held:
+    case Fiber::State::Ready:
+        f->wait.outcome = WaitState::Outcome::Stop;
+        makeReady(f);
+        break;
+    case Fiber::State::Idle:
+    case Fiber::State::Running:
+        break; // running: its own checks see the stop
+    }
+}
+
+void Scheduler::setShutdownDeadline(Clock::time_point deadline)
+{
+    if (m_shutdownAt)
+        return;
+    m_shutdownAt = deadline;
+    rearm();
+}
+
+// --- Inside ----------------------------------------------------------------
+
+void Scheduler::complete(Fiber *f)
+{
+    removeTimer(f->wait.wake);
+    makeReady(f);
+}
+
+void Scheduler::makeReady(Fiber *f)
+{
+    if (f->state == Fiber::State::Ready) {
+        return; // queued already
+    }
+    f->state = Fiber::State::Ready;
+    m_ready.push_back(f);
+    postReady();
+}
+
+void Scheduler::postReady()
+{
+    if (m_readyPosted)
+        return;
+    m_readyPosted = true;
+    QCoreApplication::postEvent(this, new QEvent(ReadyEvent));
+}
+
+bool Scheduler::event(QEvent *event)
+{
+    if (event->type() == ReadyEvent) {
+        m_readyPosted = false;
+        m_onReady();
+        return true;
+    }
+    return QObject::event(event);
+}
+
+void Scheduler::withdraw(Fiber *f)
+{
+    WaitState &w = f->wait;
+    if (w.watcher) {
+        Async::AwaitWatcher *watcher = w.watcher;
+        w.watcher = nullptr;
+        watcher->fiber = nullptr;
+        if (!watcher->isFinished())
+            watcher->future().cancel();
+        if (m_freeWatchers.size() < MaxFreeWatchers)
+            m_freeWatchers.push_back(watcher);
+        else
+            watcher->deleteLater();
+    }
+    removeTimer(w.wake);
+    if (w.withdraw) {
+        auto fn = std::move(w.withdraw);
+        w.withdraw = nullptr;
+        fn();
+    }
+}
+
+void Scheduler::watchOwn(Fiber *f)
+{
+    if (!f->own)
+        return;
+    if (!f->ownWatcher) {
+        auto *w = new QFutureWatcher<QVariant>;
+        connect(w, &QFutureWatcherBase::canceled, this, [this, f] { onOwnCanceled(f); });
+        connect(w, &QFutureWatcherBase::resumed, this, [this, f] { onOwnResumed(f); });
+        connect(w, &QFutureWatcherBase::suspending, this, [this, f] { onOwnSuspending(f); });
+        f->ownWatcher = w;
+    }
+    if (!f->ownWatched) {
+        f->ownWatched = true;
+        f->ownWatcher->setFuture(f->own->future());
+    }
+}
+
+void Scheduler::onAwaited(Async::AwaitWatcher *watcher)
+{
+    Fiber *f = watcher->fiber;
+    if (!f || f->wait.watcher != watcher || f->state != Fiber::State::Waiting)
+        return;
+    const QFuture<QVariant> future = watcher->future();
+    if (future.isFinished()) {
+        settleFuture(f);
+    } else if (future.isCanceled() && !f->wait.wake) {
+        // Canceled, not finished: a failure (Qt flags a future that stores
+        // an exception canceled first, then finishes it) or a producer's
+        // cancel. Its finish decides; one that never comes means canceled.
+        f->wait.wake = addTimer(Clock::now() + std::chrono::milliseconds(50), f, Async::TimerEntry::Kind::Wake);
+    }
+    // Otherwise a late event of a future this watcher watched before.
+}
+
+// The awaited future finished (or was canceled and never finished): its
+// outcome ends the wait.
+void Scheduler::settleFuture(Fiber *f)
+{
+    Async::AwaitWatcher *watcher = f->wait.watcher;
+    const QFuture<QVariant> future = watcher->future();
+    if (future.isFinished())
+        readOutcome(future, f->wait);
+    else
+        f->wait.outcome = WaitState::Outcome::Canceled;
+    watcher->fiber = nullptr;
+    f->wait.watcher = nullptr;
+    if (m_freeWatchers.size() < MaxFreeWatchers)
+        m_freeWatchers.push_back(watcher);
+    else
+        watcher->deleteLater();
+    complete(f);
+}
+
+void Scheduler::onOwnCanceled(Fiber *f)
+{
+    if (f->own && f->own->isCanceled() && m_suspended.contains(f))
+        stop(f);
+}
+
+// A suspended fiber does nothing while it waits: it is suspended at once,
+// and held after its wait until resume().
+void Scheduler::onOwnSuspending(Fiber *f)
+{
+    if (f->own && m_suspended.contains(f) && f->own->isSuspending() && !f->own->isCanceled())
+        f->own->reportSuspended();
+}
+
+void Scheduler::onOwnResumed(Fiber *f)
+{
+    if (f->state == Fiber::State::Held)
+        makeReady(f);
+}
+
+Async::TimerMap::iterator Scheduler::addTimer(Clock::time_point when, Fiber *f, Async::TimerEntry::Kind kind)
+{
+    const bool first = m_timers.empty() || when < m_timers.begin()->first;
+    auto it = m_timers.emplace(when, Async::TimerEntry{f, kind});
+    if (first)
+        rearm();
+    return it;
+}
+
+void Scheduler::removeTimer(std::optional<Async::TimerMap::iterator> &entry)
+{
+    if (!entry)
+        return;
+    m_timers.erase(*entry);
+    entry.reset();
+    // The timer may fire early for nothing: onTimer rearms.
+}
+
+void Scheduler::rearm()
+{
+    std::optional<Clock::time_point> next;
+    if (!m_timers.empty())
+        next = m_timers.begin()->first;
+    if (m_shutdownAt && !m_shutdownExpired && (!next || *m_shutdownAt < *next))
+        next = m_shutdownAt;
+    if (!next) {
+        m_timer.stop();
+        return;
+    }
+    const auto now = Clock::now();
+    qint64 ms = 0;
+    if (*next > now) {
+        // Round up: a precise timer never fires before its time.
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(*next - now).count();
+        ms = (us + 999) / 1000;
+    }
+    m_timer.start(int(qMin<qint64>(ms, std::numeric_limits<int>::max())));
+}
+
+void Scheduler::onTimer()
+{
+    const auto now = Clock::now();
+    while (!m_timers.empty() && m_timers.begin()->first <= now) {
+        const auto it = m_timers.begin();
+        const Async::TimerEntry entry = it->second;
+        Fiber *f = entry.fiber;
+        if (entry.kind == Async::TimerEntry::Kind::Wake) {
+            f->wait.wake.reset();
+            m_timers.erase(it);
+            if (f->state == Fiber::State::Waiting && f->wait.watcher) {
+                settleFuture(f); // a canceled future that did not finish in time
+            } else if (f->state == Fiber::State::Waiting) {
+                if (f->wait.outcome == WaitState::Outcome::Pending)
+                    f->wait.outcome = WaitState::Outcome::Value;
+                if (f->wait.withdraw) { // a bounded wait that timed out
+                    auto fn = std::move(f->wait.withdraw);
+                    f->wait.withdraw = nullptr;
+                    fn();
+                }
+                makeReady(f);
+            }
+        } else {
+            f->deadlineEntry.reset();
+            m_timers.erase(it);
+            stop(f);
+        }
+    }
+    if (m_shutdownAt && !m_shutdownExpired && *m_shutdownAt <= now) {
+        m_shutdownExpired = true;
+        m_onShutdownExpired();
+    }
+    rearm();
+}
