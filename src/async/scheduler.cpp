@@ -187,6 +187,11 @@ void Scheduler::clearWait()
 void Scheduler::readOutcome(const QFuture<QVariant> &future, WaitState &wait)
 {
     QFuture<QVariant> f = future;
+    if (f.isResultReadyAt(0)) { // the common case: no exception to look for
+        wait.outcome = WaitState::Outcome::Value;
+        wait.value = f.resultAt(0);
+        return;
+    }
     try {
         f.waitForFinished(); // finished already: rethrows a stored exception
     } catch (const QIsleError &e) {

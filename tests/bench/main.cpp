@@ -47,6 +47,7 @@ int main(int argc, char **argv)
         {"values", Rows::values},       {"memory", Rows::memory},
         {"objects", Rows::objects},
         {"pool", Rows::pool},
+        {"async", Rows::async},
     };
     const QStringList wanted = parser.value(only).split(QLatin1Char(','), Qt::SkipEmptyParts);
 

@@ -24,5 +24,6 @@ void values(Bench::Table &table);     // row 9: QVariant <-> Lua
 void memory(Bench::Table &table);     // row 10: allocator, timeout precision
 void objects(Bench::Table &table);    // row 13: QObjects in Lua vs QJSEngine, calls into the GUI thread
 void pool(Bench::Table &table);       // row 11: QIslePool throughput, dispatch, leases
+void async(Bench::Table &table);      // row 12: requests as coroutines, waits, tasks, channels
 
 } // namespace Rows
