@@ -156,6 +156,13 @@ public:
     /// Lua thread, as the form above.
     void registerFunction(const QString &name, QObject *context, HostFunction fn);
 
+    /// The async form with a context: fn runs in the thread `context` lives
+    /// in and returns a future there; the script waits for the call, then for
+    /// that future, as for registerAsyncFunction(). Where Lua cannot yield,
+    /// the call blocks until fn returns; a pending future is then canceled and
+    /// "cannot wait here" raised. A destroyed context: as registerFunction().
+    void registerAsyncFunction(const QString &name, QObject *context, AsyncHostFunction fn);
+
     /// Makes a global (a dotted name creates the tables on the way) for
     /// object: its Q_PROPERTYs read and written as fields, its public slots
     /// and Q_INVOKABLEs called as methods (obj:add(1, 2)), its enums by key

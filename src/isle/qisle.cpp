@@ -9,7 +9,6 @@
 
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QLoggingCategory>
-#include <QtCore/QScopeGuard>
 
 #include <vector>
 
@@ -116,13 +115,16 @@ QVariant QIslePrivate::block(std::unique_ptr<Request> request)
         }
         throw QIsleError(QIsleError::Kind::Shutdown, QStringLiteral("the isle is shut down"));
     }
+    // Wakes this thread when the request finished; attached before the
+    // request is queued (nobody else holds its future).
+    const auto finished = ThreadCalls::watchPrivate(request->promise.future());
     QFuture<QVariant> future = submit(std::move(request));
     if (options.lowLatencySpin.count() > 0) {
         const auto end = std::chrono::steady_clock::now() + options.lowLatencySpin;
         while (!future.isFinished() && std::chrono::steady_clock::now() < end) { }
     }
     // Runs the calls scripts post to this thread meanwhile (no deadlock).
-    ThreadCalls::waitForFinished(future, true);
+    ThreadCalls::waitUntil(*finished);
     return QIsle::waitFor(future);
 }
 
@@ -140,15 +142,10 @@ void QIslePrivate::join(bool aborting)
                                                   : QDeadlineTimer(QDeadlineTimer::Forever);
     // Returns as soon as the thread ends; the slices only bound the checks.
     // Meanwhile it runs the calls scripts post to this thread (no deadlock).
+    // (A posted call waits at most a slice here; the thread's end, none.)
     const std::shared_ptr<ThreadMailbox> mailbox = ThreadMailbox::current();
-    const auto ended = std::make_shared<std::atomic<bool>>(false);
-    const QMetaObject::Connection watch = QObject::connect(thread, &QThread::finished, thread, [ended, mailbox] {
-        ended->store(true);
-        mailbox->notify();
-    }, Qt::DirectConnection);
-    const auto unwatch = qScopeGuard([&watch] { QObject::disconnect(watch); });
-    while (!thread->wait(QDeadlineTimer(ended->load() ? 20 : 0))) {
-        mailbox->waitUntil([&ended] { return ended->load(); }, QDeadlineTimer(20));
+    while (!thread->wait(QDeadlineTimer(1))) {
+        mailbox->runPosted();
         if (abortDeadline.hasExpired() || queue->closingFor() > options.shutdownTimeout) {
             // A __gc finalizer runs with hooks off and cannot be stopped.
             // Hanging the application's exit would be worse than leaking.
@@ -367,6 +364,26 @@ void QIsle::registerFunction(const QString &name, QObject *context, HostFunction
         qCWarning(lcIsle, "registerFunction('%s'): the isle is shut down", qPrintable(name));
 }
 
+void QIsle::registerAsyncFunction(const QString &name, QObject *context, AsyncHostFunction fn)
+{
+    if (!context) {
+        registerAsyncFunction(name, std::move(fn));
+        return;
+    }
+    const ObjectRef ref = ObjectRef::make(context); // weakly, now, in this thread
+    auto request = d->execRequest([name, ref, fn = std::move(fn)](lua_State *L) mutable {
+        ObjectLib::registerAsyncContextFunction(L, name, ref, std::move(fn));
+        return QVariant();
+    }, {});
+    if (d->onLuaThread()) {
+        d->block(std::move(request));
+        return;
+    }
+    QFuture<QVariant> future = d->submit(std::move(request));
+    if (future.isFinished() && future.isCanceled())
+        qCWarning(lcIsle, "registerAsyncFunction('%s'): the isle is shut down", qPrintable(name));
+}
+
 void QIsle::exposeObject(const QString &name, QObject *object)
 {
     const ObjectRef ref = ObjectRef::make(object); // weakly, now, in this thread
@@ -403,7 +420,7 @@ QIsleOptions::StopMode QIsle::stopMode() const
 QVariant QIsle::waitFor(QFuture<QVariant> future)
 {
     // Runs the calls scripts post to this thread meanwhile (no deadlock).
-    ThreadCalls::waitForFinished(future, false);
+    ThreadCalls::waitForFinished(future);
     future.waitForFinished(); // rethrows a stored QIsleError
     // A result 0 means the request completed: Qt 6.4 also flags a future
     // canceled when cancel() came after it finished.

@@ -7,6 +7,35 @@
 
 #include <QIsle/qisle.h>
 
+#include <QtCore/QCoreApplication>
+#include <QtCore/QEvent>
+#include <QtCore/QPointer>
+
+namespace {
+
+class FailureEvent : public QEvent
+{
+public:
+    FailureEvent(QIsle *isle, const QIsleError &error)
+        : QEvent(type()), m_isle(isle), m_error(error) { }
+    ~FailureEvent() override
+    {
+        if (QIsle *isle = m_isle.data())
+            Q_EMIT isle->handlerFailed(m_error);
+    }
+    static QEvent::Type type()
+    {
+        static const auto t = QEvent::Type(QEvent::registerEventType());
+        return t;
+    }
+
+private:
+    QPointer<QIsle> m_isle;
+    QIsleError m_error;
+};
+
+} // namespace
+
 IsleLink::IsleLink(QIsle *isle, const std::shared_ptr<RequestQueue> &queue)
     : m_isle(isle), m_queue(queue), m_queueIdentity(queue.get())
 {
@@ -22,22 +51,10 @@ void IsleLink::queueHandler(int id, const QVariantList &args)
         ObjectLib::runHandler(L, id, args);
         return QVariant();
     };
-    QFuture<QVariant> future = request->promise.future();
-    switch (queue->push(request)) {
-    case RequestQueue::PushResult::Queued:
-        break;
-    case RequestQueue::PushResult::Closed:
-        request.reset(); // shut down: the connection has ended
-        return;
-    case RequestQueue::PushResult::Full:
-        request.reset();
-        reportFailure(QIsleError(QIsleError::Kind::Busy,
-                                 QStringLiteral("a signal handler was not queued: maxPending requests already wait")));
-        return;
-    }
-    // Nobody else holds this future: its one continuation is ours. Sync: it
-    // runs where the request finished (the Lua thread).
-    future.then(QtFuture::Launch::Sync, [self = weak_from_this()](const QFuture<QVariant> &done) {
+    // Nobody else holds this future: its one continuation is ours, attached
+    // before the request is queued. Sync: it runs where the request finished
+    // (the Lua thread). A request dropped unrun ends canceled: no report.
+    request->promise.future().then(QtFuture::Launch::Sync, [self = weak_from_this()](const QFuture<QVariant> &done) {
         try {
             QFuture<QVariant>(done).waitForFinished();
         } catch (const QIsleError &e) {
@@ -46,6 +63,16 @@ void IsleLink::queueHandler(int id, const QVariantList &args)
         } catch (...) {
         }
     });
+    switch (queue->push(request)) {
+    case RequestQueue::PushResult::Queued:
+    case RequestQueue::PushResult::Closed: // shut down: the connection has ended
+        return;
+    case RequestQueue::PushResult::Full:
+        request.reset();
+        reportFailure(QIsleError(QIsleError::Kind::Busy,
+                                 QStringLiteral("a signal handler was not queued: maxPending requests already wait")));
+        return;
+    }
 }
 
 void IsleLink::releaseHandler(int id)
@@ -66,9 +93,10 @@ void IsleLink::reportFailure(const QIsleError &error)
     QMutexLocker lock(&m_mutex);
     if (!m_isle)
         return;
-    // Delivered in the QIsle's thread, as its other signals.
-    QIsle *isle = m_isle;
-    QMetaObject::invokeMethod(isle, [isle, error] { Q_EMIT isle->handlerFailed(error); }, Qt::QueuedConnection);
+    // Delivered in the QIsle's thread, as its other signals: an event the
+    // QIsle ignores, whose destructor (after delivery, in that thread)
+    // emits. Deleted with a QIsle destroyed first: the pointer is null then.
+    QCoreApplication::postEvent(m_isle, new FailureEvent(m_isle, error));
 }
 
 void IsleLink::add(const std::shared_ptr<SignalHandler> &handler)

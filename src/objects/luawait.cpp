@@ -78,21 +78,3 @@ QVariant LuaWait::result(const QFuture<QVariant> &future, const QString &what)
         return f.resultAt(0);
     throw QIsleError(QIsleError::Kind::Runtime, QStringLiteral("%1 was canceled").arg(what));
 }
-
-QVariant LuaWait::postAndWait(lua_State *L, std::shared_ptr<PostedCall> call, const void *queue,
-                              const QString &what)
-{
-    const std::shared_ptr<ThreadMailbox> mailbox = ThreadMailbox::current();
-    auto children = std::make_shared<ChildInbox>(queue, mailbox);
-    call->setWaiter(mailbox);
-    call->setChildInbox(children);
-    const QFuture<QVariant> future = call->future();
-    const std::weak_ptr<PostedCall> weak = call;
-    PostedCall::post(call);
-    call.reset(); // its event owns it: if the target dies first, the call is dropped
-    block(L, future, [weak] {
-        if (std::shared_ptr<PostedCall> c = weak.lock())
-            c->cancel();
-    }, children);
-    return result(future, what);
-}

@@ -33,8 +33,4 @@ bool block(lua_State *L, const QFuture<QVariant> &future, const std::function<vo
 // future without one: Runtime, "... canceled").
 QVariant result(const QFuture<QVariant> &future, const QString &what);
 
-// Posts `call` to its thread and waits for its answer (Lua thread). Requests
-// its body submits to the isle of `queue` (an identity) run meanwhile.
-QVariant postAndWait(lua_State *L, std::shared_ptr<PostedCall> call, const void *queue, const QString &what);
-
 } // namespace LuaWait

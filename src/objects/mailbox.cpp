@@ -3,10 +3,12 @@
 
 #include "isle/request_p.h"
 
+#include <QtCore/QCoreApplication>
+#include <QtCore/QEvent>
 #include <QtCore/QHash>
-#include <QtCore/QThreadPool>
 
 #include <exception>
+#include <thread>
 #include <optional>
 
 namespace {
@@ -25,18 +27,55 @@ Registry &registry()
 
 // Watches futures that belong to the application (waitFor): a QFuture keeps
 // one continuation only, so none may be attached to them. A thread of this
-// pool waits for the future and wakes the blocked thread's mailbox.
-QThreadPool &watcherPool()
+// pool waits for the future and wakes the blocked thread's mailbox; every
+// job gets a thread of its own at once (a job may wait for long). Plain
+// std:: threads, which ThreadSanitizer follows.
+class WatcherPool
 {
-    static QThreadPool *pool = [] {
-        auto *p = new QThreadPool; // process lifetime, like the registry
-        p->setMaxThreadCount(4096);
-        p->setObjectName(QStringLiteral("QIsle future watchers"));
-        return p;
-    }();
+public:
+    void start(std::function<void()> job)
+    {
+        std::lock_guard lock(m_mutex);
+        m_jobs.push_back(std::move(job));
+        if (qsizetype(m_jobs.size()) > m_idle)
+            std::thread([this] { loop(); }).detach();
+        else
+            m_wake.notify_one();
+    }
+
+private:
+    void loop()
+    {
+        std::unique_lock lock(m_mutex);
+        for (;;) {
+            while (m_jobs.empty()) {
+                ++m_idle;
+                m_wake.wait(lock);
+                --m_idle;
+            }
+            std::function<void()> job = std::move(m_jobs.front());
+            m_jobs.pop_front();
+            lock.unlock();
+            job();
+            job = nullptr;
+            lock.lock();
+        }
+    }
+
+    std::mutex m_mutex;
+    std::condition_variable m_wake;
+    std::deque<std::function<void()>> m_jobs;
+    qsizetype m_idle = 0;
+};
+
+WatcherPool &watcherPool()
+{
+    static auto *pool = new WatcherPool; // process lifetime: its threads never end
     return *pool;
 }
 
+// The posted call whose body runs in this thread now, if any.
+thread_local const PostedCall *t_currentCall = nullptr;
 thread_local ChildInbox *t_currentInbox = nullptr;
 
 } // namespace
@@ -83,8 +122,77 @@ std::deque<std::unique_ptr<Request>> ChildInbox::close()
 
 bool ThreadCalls::routeChild(const void *queue, std::unique_ptr<Request> &request)
 {
-    ChildInbox *inbox = t_currentInbox;
-    return inbox && inbox->queue() == queue && inbox->push(request);
+    if (ChildInbox *inbox = t_currentInbox; inbox && inbox->queue() == queue)
+        return inbox->push(request);
+    if (const PostedCall *call = t_currentCall; call && call->parentQueue() == queue)
+        request->parent = call->parentSerial();
+    return false;
+}
+
+// ---------------------------------------------------------------------------
+// Events that run code in a receiver's thread
+
+namespace {
+
+class RunEvent : public QEvent
+{
+public:
+    explicit RunEvent(std::function<void()> fn) : QEvent(type()), m_fn(std::move(fn))
+    {
+        m_published.store(true, std::memory_order_release);
+    }
+    ~RunEvent() override
+    {
+        // Qt hands the event over under its own (uninstrumented) locks; this
+        // pair shows ThreadSanitizer the edge, also when the event is deleted
+        // by removePostedEvents with its receiver.
+        if (m_published.load(std::memory_order_acquire))
+            m_fn();
+    }
+    static QEvent::Type type()
+    {
+        static const auto t = QEvent::Type(QEvent::registerEventType());
+        return t;
+    }
+
+private:
+    std::function<void()> m_fn;
+    std::atomic<bool> m_published{false};
+};
+
+} // namespace
+
+void ThreadCalls::postToThreadOf(QObject *receiver, std::function<void()> fn)
+{
+    QCoreApplication::postEvent(receiver, new RunEvent(std::move(fn)));
+}
+
+// ---------------------------------------------------------------------------
+// HandOff
+
+void HandOff::end(Outcome outcome)
+{
+    if (m_ended.exchange(true))
+        return;
+    if (QObject *finisher = m_finisher.data(); finisher && m_finisherThread != QThread::currentThread()) {
+        // A finisher destroyed first deletes the event: it finishes there.
+        ThreadCalls::postToThreadOf(finisher, [self = shared_from_this(), outcome] { self->complete(outcome); });
+        return;
+    }
+    complete(outcome);
+}
+
+void HandOff::complete(const Outcome &outcome)
+{
+    if (outcome.error)
+        m_promise.setException(*outcome.error);
+    else if (outcome.canceled)
+        m_promise.future().cancel();
+    else
+        m_promise.addResult(outcome.result, 0);
+    m_promise.finish();
+    if (m_waiter)
+        m_waiter->notify();
 }
 
 // ---------------------------------------------------------------------------
@@ -93,7 +201,6 @@ bool ThreadCalls::routeChild(const void *queue, std::unique_ptr<Request> &reques
 PostedCall::PostedCall(QPointer<QObject> target, QThread *thread, Body body, QString what)
     : m_target(std::move(target)), m_thread(thread), m_body(std::move(body)), m_what(std::move(what))
 {
-    m_promise.start();
 }
 
 PostedCall::~PostedCall()
@@ -102,26 +209,13 @@ PostedCall::~PostedCall()
     drop(QIsleError(QIsleError::Kind::Runtime, QStringLiteral("%1 was destroyed").arg(m_what)));
 }
 
-void PostedCall::finishWith(const QVariant *result, const QIsleError *error)
-{
-    if (error)
-        m_promise.setException(*error);
-    else if (result)
-        m_promise.addResult(*result, 0);
-    else
-        m_promise.future().cancel();
-    m_promise.finish();
-    if (m_waiter)
-        m_waiter->notify();
-}
-
 bool PostedCall::drop(const QIsleError &error)
 {
     int expected = Pending;
     if (!m_state.compare_exchange_strong(expected, Done))
         return false;
     m_body = nullptr;
-    finishWith(nullptr, &error);
+    m_handOff->fail(error);
     return true;
 }
 
@@ -130,7 +224,7 @@ void PostedCall::cancel()
     int expected = Pending;
     if (!m_state.compare_exchange_strong(expected, Done))
         return; // running: it finishes its future itself; nobody reads the answer
-    finishWith(nullptr, nullptr);
+    m_handOff->cancel();
 }
 
 void PostedCall::run()
@@ -138,20 +232,19 @@ void PostedCall::run()
     int expected = Pending;
     if (!m_state.compare_exchange_strong(expected, Running))
         return;
-    if (m_promise.isCanceled()) {
+    if (m_handOff->isCanceled()) {
         // Whoever waited gave up (a stopped script's wait cancels the future):
         // a call that has not started is dropped.
         m_state = Done;
         m_body = nullptr;
-        finishWith(nullptr, nullptr);
+        m_handOff->cancel();
         return;
     }
     QObject *target = m_target.data();
     if (!target) {
         m_state = Done;
         m_body = nullptr;
-        const QIsleError error(QIsleError::Kind::Runtime, QStringLiteral("%1 was destroyed").arg(m_what));
-        finishWith(nullptr, &error);
+        m_handOff->fail(QIsleError(QIsleError::Kind::Runtime, QStringLiteral("%1 was destroyed").arg(m_what)));
         return;
     }
     if (QThread *now = target->thread(); now != QThread::currentThread()) {
@@ -168,12 +261,21 @@ void PostedCall::run()
     m_body = nullptr;
     QVariant result;
     std::optional<QIsleError> error;
-    struct InboxScope
+    struct CallScope
     {
-        ChildInbox *previous = t_currentInbox;
-        explicit InboxScope(ChildInbox *inbox) { t_currentInbox = inbox; }
-        ~InboxScope() { t_currentInbox = previous; }
-    } inboxScope(m_children.get());
+        ChildInbox *previousInbox = t_currentInbox;
+        const PostedCall *previousCall = t_currentCall;
+        CallScope(ChildInbox *inbox, const PostedCall *call)
+        {
+            t_currentInbox = inbox;
+            t_currentCall = call;
+        }
+        ~CallScope()
+        {
+            t_currentInbox = previousInbox;
+            t_currentCall = previousCall;
+        }
+    } callScope(m_children.get(), this);
     try {
         result = body(target);
     } catch (const QIsleError &e) {
@@ -187,21 +289,24 @@ void PostedCall::run()
     }
     body = nullptr; // its captures die in this thread
     m_state = Done;
-    finishWith(&result, error ? &*error : nullptr);
+    if (error)
+        m_handOff->fail(*error);
+    else
+        m_handOff->fulfil(result);
 }
 
 void PostedCall::post(const std::shared_ptr<PostedCall> &call)
 {
     ThreadMailbox::of(call->thread())->post(call);
-    // Delivered through the target's own event queue too, for when its
-    // thread is not blocked in QIsle. If the target is destroyed first, the
-    // event is deleted with it, and so is this holder: the call is dropped.
     QObject *target = call->m_target.data();
     if (!target) {
         call->drop(QIsleError(QIsleError::Kind::Runtime, QStringLiteral("%1 was destroyed").arg(call->m_what)));
         return;
     }
-    QMetaObject::invokeMethod(target, [call] { call->run(); }, Qt::QueuedConnection);
+    // Delivered through the target's own event queue too, for when its
+    // thread is not blocked in QIsle: run after delivery, or dropped
+    // ("destroyed") when the event goes with a target destroyed first.
+    ThreadCalls::postToThreadOf(target, [call] { call->run(); });
 }
 
 // ---------------------------------------------------------------------------
@@ -219,19 +324,19 @@ std::shared_ptr<ThreadMailbox> ThreadMailbox::of(QThread *thread)
 
 void ThreadMailbox::post(const std::weak_ptr<PostedCall> &call)
 {
-    QMutexLocker lock(&m_mutex);
+    std::lock_guard lock(m_mutex);
     // Forget calls that ran or were dropped (their holder is gone).
     while (!m_calls.empty() && m_calls.front().expired())
         m_calls.pop_front();
     m_calls.push_back(call);
-    m_wake.wakeAll();
+    m_wake.notify_all();
 }
 
 void ThreadMailbox::notify()
 {
-    QMutexLocker lock(&m_mutex);
+    std::lock_guard lock(m_mutex);
     ++m_generation;
-    m_wake.wakeAll();
+    m_wake.notify_all();
 }
 
 std::deque<std::weak_ptr<PostedCall>> ThreadMailbox::takeLocked()
@@ -254,7 +359,7 @@ void ThreadMailbox::runAll(std::deque<std::weak_ptr<PostedCall>> &calls)
 
 bool ThreadMailbox::waitUntil(const std::function<bool()> &done, QDeadlineTimer deadline)
 {
-    QMutexLocker lock(&m_mutex);
+    std::unique_lock lock(m_mutex);
     for (;;) {
         if (done())
             return true;
@@ -262,18 +367,21 @@ bool ThreadMailbox::waitUntil(const std::function<bool()> &done, QDeadlineTimer 
             auto calls = takeLocked();
             lock.unlock();
             runAll(calls);
-            lock.relock();
+            lock.lock();
             continue;
         }
         if (deadline.hasExpired())
             return false;
-        m_wake.wait(&m_mutex, deadline);
+        if (deadline.isForever())
+            m_wake.wait(lock);
+        else
+            m_wake.wait_until(lock, deadline.deadline<std::chrono::steady_clock>());
     }
 }
 
 void ThreadMailbox::runPosted()
 {
-    QMutexLocker lock(&m_mutex);
+    std::unique_lock lock(m_mutex);
     auto calls = takeLocked();
     lock.unlock();
     runAll(calls);
@@ -281,26 +389,48 @@ void ThreadMailbox::runPosted()
 
 // ---------------------------------------------------------------------------
 
-void ThreadCalls::waitForFinished(const QFuture<QVariant> &future, bool privateFuture)
+std::shared_ptr<const std::atomic<bool>> ThreadCalls::watchPrivate(QFuture<QVariant> future)
+{
+    // The flag turns true when Qt destroys the continuation: after it ran
+    // (Sync: in the thread that finished the future, whether with a result,
+    // an error or canceled), or with the promise if it never ran. The thread
+    // woken then never races Qt's own clean-up of the continuation.
+    struct Token
+    {
+        std::shared_ptr<std::atomic<bool>> flag;
+        std::shared_ptr<ThreadMailbox> mailbox;
+        ~Token()
+        {
+            flag->store(true, std::memory_order_release);
+            mailbox->notify();
+        }
+    };
+    auto flag = std::make_shared<std::atomic<bool>>(false);
+    const std::shared_ptr<Token> token(new Token{flag, ThreadMailbox::current()}); // no temporary Token
+    future.then(QtFuture::Launch::Sync, [token](const QFuture<QVariant> &) { });
+    return flag;
+}
+
+void ThreadCalls::waitUntil(const std::atomic<bool> &flag)
+{
+    if (flag.load(std::memory_order_acquire))
+        return;
+    ThreadMailbox::current()->waitUntil([&flag] { return flag.load(std::memory_order_acquire); });
+}
+
+void ThreadCalls::waitForFinished(const QFuture<QVariant> &future)
 {
     if (future.isFinished())
         return;
     std::shared_ptr<ThreadMailbox> mailbox = ThreadMailbox::current();
-    if (privateFuture) {
-        // Sync: runs in the thread that finishes the future (or at once).
-        QFuture<QVariant> watched = future;
-        watched.then(QtFuture::Launch::Sync, [mailbox](const QFuture<QVariant> &) { mailbox->notify(); })
-                .onCanceled([mailbox] { mailbox->notify(); });
-    } else {
-        watcherPool().start([f = QFuture<QVariant>(future), mailbox]() mutable {
-            try {
-                f.waitForFinished();
-            } catch (...) {
-                // the blocked thread reads the outcome itself
-            }
-            mailbox->notify();
-        });
-    }
-    const QFuture<QVariant> watched = future;
-    mailbox->waitUntil([&watched] { return watched.isFinished(); });
+    watcherPool().start([f = QFuture<QVariant>(future), mailbox]() mutable {
+        try {
+            f.waitForFinished();
+        } catch (...) {
+            // the blocked thread reads the outcome itself
+        }
+        mailbox->notify();
+    });
+    const QFuture<QVariant> f = future;
+    mailbox->waitUntil([&f] { return f.isFinished(); });
 }

@@ -16,12 +16,14 @@
 #include <QtCore/QPromise>
 #include <QtCore/QThread>
 #include <QtCore/QVariant>
-#include <QtCore/QWaitCondition>
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 
 class ThreadMailbox;
 
@@ -58,6 +60,54 @@ private:
     bool m_closed = false;
 };
 
+// A promise fulfilled in any thread. With a finisher set (an object of the
+// Lua thread, whose event loop watches the future through a QFutureWatcher
+// while the script waits), the future is finished in the finisher's thread:
+// the watcher's call-out events are then made and delivered in one thread.
+// Without one, it finishes where it is fulfilled, and wakes the waiter's
+// mailbox (a blocked thread that polls the future).
+//
+// Any thread; the first of fulfil/fail/cancel wins.
+class HandOff : public std::enable_shared_from_this<HandOff>
+{
+public:
+    HandOff() { m_promise.start(); }
+    Q_DISABLE_COPY_MOVE(HandOff)
+
+    QFuture<QVariant> future() { return m_promise.future(); }
+    bool isCanceled() { return m_promise.isCanceled(); }
+
+    // Before the hand-off starts (the waiting thread).
+    void setWaiter(std::shared_ptr<ThreadMailbox> waiter) { m_waiter = std::move(waiter); }
+    // On the finisher's own thread, before the hand-off starts.
+    void setFinisher(QObject *finisher)
+    {
+        m_finisher = finisher;
+        m_finisherThread = finisher ? finisher->thread() : nullptr;
+    }
+
+    void fulfil(const QVariant &result) { end(Outcome{result, std::nullopt, false}); }
+    void fail(const QIsleError &error) { end(Outcome{{}, error, false}); }
+    void cancel() { end(Outcome{{}, std::nullopt, true}); }
+
+private:
+    struct Outcome
+    {
+        QVariant result;
+        std::optional<QIsleError> error;
+        bool canceled;
+    };
+    void end(Outcome outcome);
+    void complete(const Outcome &outcome);
+
+    std::atomic<bool> m_ended{false};
+    QFutureInterface<QVariant> m_interface{QFutureInterfaceBase::State::Pending};
+    QPromise<QVariant> m_promise{m_interface};
+    std::shared_ptr<ThreadMailbox> m_waiter;
+    QPointer<QObject> m_finisher;
+    QThread *m_finisherThread = nullptr;
+};
+
 // One call a script posts to the thread an object lives in (the "target
 // thread"): a property read, a method call, a context function. It runs there
 // exactly once -- either from the target thread's event loop (a queued
@@ -77,7 +127,7 @@ public:
     ~PostedCall();
     Q_DISABLE_COPY_MOVE(PostedCall)
 
-    QFuture<QVariant> future() { return m_promise.future(); }
+    QFuture<QVariant> future() { return m_handOff->future(); }
 
     // Target thread: runs the body unless someone ran or dropped it first.
     // When the target moved to another thread meanwhile, posts the call on
@@ -90,12 +140,23 @@ public:
     // a started one's answer is discarded (its future still finishes).
     void cancel();
 
-    // Whose mailbox to wake once the future finished (the waiting thread's).
-    void setWaiter(std::shared_ptr<ThreadMailbox> waiter) { m_waiter = std::move(waiter); }
-    // Where requests the body submits to the waiting script's isle go.
+    // Whose mailbox to wake once the future finished (the waiting thread's),
+    // and, for a script that yields, where to finish it (HandOff).
+    void setWaiter(std::shared_ptr<ThreadMailbox> waiter) { m_handOff->setWaiter(std::move(waiter)); }
+    void setFinisher(QObject *finisher) { m_handOff->setFinisher(finisher); }
+    // Where requests the body submits to the waiting script's isle go: to
+    // the inbox the blocked Lua thread runs (the script cannot yield), or
+    // to the queue as children of the waiting fiber (it yields).
     void setChildInbox(std::shared_ptr<ChildInbox> inbox) { m_children = std::move(inbox); }
+    void setParent(const void *queue, quint64 serial)
+    {
+        m_parentQueue = queue;
+        m_parentSerial = serial;
+    }
 
     QThread *thread() const { return m_thread.load(std::memory_order_acquire); }
+    const void *parentQueue() const { return m_parentQueue; }
+    quint64 parentSerial() const { return m_parentSerial; }
 
     // Posts it to its thread: the mailbox (for a blocked thread) and the
     // target's event queue. The call keeps itself alive until one of them ran
@@ -104,17 +165,16 @@ public:
 
 private:
     enum State { Pending, Running, Done };
-    void finishWith(const QVariant *result, const QIsleError *error);
 
     std::atomic<int> m_state{Pending};
     QPointer<QObject> m_target;   // any thread may copy or test it
     std::atomic<QThread *> m_thread; // where it is posted; the target thread re-posts when the object moved
     Body m_body;                  // run (and destroyed) in the target thread
     const QString m_what;         // "the context object of 'app.f'": for the destroyed error
-    QFutureInterface<QVariant> m_interface{QFutureInterfaceBase::State::Pending};
-    QPromise<QVariant> m_promise{m_interface};
-    std::shared_ptr<ThreadMailbox> m_waiter;
+    const std::shared_ptr<HandOff> m_handOff = std::make_shared<HandOff>();
     std::shared_ptr<ChildInbox> m_children;
+    const void *m_parentQueue = nullptr; // set before posting, read by the target thread
+    quint64 m_parentSerial = 0;
 };
 
 // The calls posted to objects of one thread, for the moments that thread is
@@ -146,24 +206,40 @@ private:
     std::deque<std::weak_ptr<PostedCall>> takeLocked();
     static void runAll(std::deque<std::weak_ptr<PostedCall>> &calls);
 
-    QMutex m_mutex;
-    QWaitCondition m_wake;
+    // std:: rather than QMutex/QWaitCondition: ThreadSanitizer sees the
+    // unlock inside a condition wait only in the standard library.
+    std::mutex m_mutex;
+    std::condition_variable m_wake;
     std::deque<std::weak_ptr<PostedCall>> m_calls;
     quint64 m_generation = 0; // bumped by notify(): a waiter never misses one
 };
 
 namespace ThreadCalls {
 
-// How QIsle's blocking calls wait for a future on a thread that scripts may
-// call into: until it finished, running the calls posted to this thread
-// meanwhile. `privateFuture`: nobody else holds the future (a blocking call's
-// own request), so a continuation may be attached to it; otherwise (a future
-// the application passed to waitFor) a helper thread watches it, as a QFuture
-// keeps only one continuation.
-void waitForFinished(const QFuture<QVariant> &future, bool privateFuture);
+// How QIsle::waitFor waits for a future (the application's) on a thread that
+// scripts may call into: until it finished, running the calls posted to this
+// thread meanwhile. A helper thread watches the future: a QFuture keeps only
+// one continuation, and QIsle must not replace the application's.
+void waitForFinished(const QFuture<QVariant> &future);
+// For a future nobody else holds (a blocking call's own request), before it
+// is handed to another thread: a flag that turns true, waking this thread's
+// mailbox, once the future finished and Qt let go of its continuation.
+std::shared_ptr<const std::atomic<bool>> watchPrivate(QFuture<QVariant> future);
+// Waits (this thread) until the flag turned true, running the calls posted
+// to this thread meanwhile.
+void waitUntil(const std::atomic<bool> &flag);
+
+// Runs fn in receiver's thread: a posted event that receiver does not know
+// and ignores, whose destructor (Qt deletes the event after delivery, in that
+// thread -- or with a receiver destroyed first) calls fn. A plain posted
+// event: ThreadSanitizer follows its hand-off through Qt, unlike a queued
+// functor's. The caller keeps receiver alive during the call.
+void postToThreadOf(QObject *receiver, std::function<void()> fn);
 
 // QIsle's submit: a request made by a posted call's body for the isle whose
-// script waits for that call goes to the script's ChildInbox (true).
+// script waits for that call is that script's child: it goes to the
+// script's ChildInbox (true: taken), or is marked as a child of the waiting
+// fiber (request->parent) and queued as usual (false).
 bool routeChild(const void *queue, std::unique_ptr<Request> &request);
 
 } // namespace ThreadCalls

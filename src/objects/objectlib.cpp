@@ -1,7 +1,9 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #include "objects/objectlib_p.h"
 
+#include "async/scheduler_p.h"
 #include "isle/worker_p.h"
+#include "lualib/islelib_p.h"
 #include "luautil/luaexception_p.h"
 #include "luautil/stackguard_p.h"
 #include "objects/arguments_p.h"
@@ -14,6 +16,7 @@
 #include "values/value_p.h"
 
 #include <QtCore/QThread>
+#include <QtCore/QTimer>
 
 #include <chrono>
 #include <cmath>
@@ -30,6 +33,7 @@ char SignalMetaKey;  // metatable of obj.sig
 char ConnectionMetaKey;
 char ContextMetaKey; // the upvalue of a context function
 char HandlersKey;    // connection id -> Lua handler function
+char PendingMetaKey; // a wait kept across a yield
 
 struct LibState
 {
@@ -63,7 +67,8 @@ struct ContextFunction
 {
     QPointer<QObject> context;
     QThread *thread;
-    std::shared_ptr<const QIsle::HostFunction> fn;
+    std::shared_ptr<const QIsle::HostFunction> fn;           // one of these two
+    std::shared_ptr<const QIsle::AsyncHostFunction> asyncFn;
     QString name;
 };
 
@@ -98,6 +103,33 @@ int protect(lua_State *L)
     }
 }
 
+// The same for a continuation (lua_KFunction) that a wait resumes.
+template <lua_KFunction K>
+int protectK(lua_State *L, int status, lua_KContext ctx)
+{
+    Worker *worker = Worker::from(L);
+    struct ActiveScope
+    {
+        Worker *worker;
+        lua_State *previous;
+        ~ActiveScope() { worker->setActiveState(previous); }
+    } scope{worker, worker->activeState()};
+    worker->setActiveState(L);
+    try {
+        return K(L, status, ctx);
+    } catch (lua_longjmp *) {
+        throw;
+    } catch (const QIsleError &e) {
+        worker->raise(L, e.kind(), e.message());
+    } catch (const std::bad_alloc &) {
+        worker->raise(L, QIsleError::Kind::Memory, QStringLiteral("not enough memory"));
+    } catch (const std::exception &e) {
+        worker->raise(L, QIsleError::Kind::Callback, QString::fromLocal8Bit(e.what()));
+    } catch (...) {
+        worker->raise(L, QIsleError::Kind::Callback, QStringLiteral("unknown C++ exception"));
+    }
+}
+
 [[noreturn]] void fail(const QString &message)
 {
     throw QIsleError(QIsleError::Kind::Runtime, message);
@@ -115,6 +147,11 @@ const void *queueOf(lua_State *L)
 {
     LibState *s = state(L);
     return s && s->link ? s->link->queueIdentity() : nullptr;
+}
+
+void pushValue(lua_State *L, const QVariant &v, const QString &path)
+{
+    Value::push(L, v, path);
 }
 
 template <typename T>
@@ -159,11 +196,205 @@ QObject *local(ObjectHandle *h, const QString &what)
     return nullptr;
 }
 
-// Runs body in the object's thread while the script waits.
-QVariant remote(lua_State *L, ObjectHandle *h, PostedCall::Body body, const QString &what)
+// ---------------------------------------------------------------------------
+// Waiting for an answer from another thread. Where the script can yield, it
+// yields and the Lua thread serves other work meanwhile (src/async); where it
+// cannot, a call into another thread blocks the Lua thread, stoppably
+// (DESIGN, Async edge cases).
+
+// What to do with an answer once it came.
+enum class Then { Push, PushPath, Nothing, Connected, WaitAttached, WaitFired, AsyncReturned };
+
+// A wait, kept on the Lua stack (a userdata) across a yield: no C++ local
+// survives one.
+struct Pending
 {
+    QFuture<QVariant> future;
+    Then then = Then::Push;
+    const MemberInfo *member = nullptr;     // its path names what is awaited
+    std::weak_ptr<PostedCall> call;         // dropped when a blocked script stops
+    std::shared_ptr<PostedCall> toPost;     // posted once the wait is set up
+    std::shared_ptr<ChildInbox> children;   // a blocked script runs its children meanwhile
+    std::shared_ptr<SignalHandler> handler; // Connected: the Lua handler; waits: the waiter
+    int connectionId = 0;                   // Connected
+    lua_Number timeoutMs = -1;              // sig:wait; < 0: none
+    bool waiting = false;                   // WaitAttached/WaitFired: the waiter is attached
+
+    Pending() = default;
+    Pending(Pending &&) = default; // a moved-from Pending holds no handler: it detaches nothing
+    Pending &operator=(Pending &&) = default;
+    Q_DISABLE_COPY(Pending)
+    ~Pending()
+    {
+        if (waiting && handler)
+            handler->detach();
+    }
+    QString what() const { return member ? member->path : QStringLiteral("the call"); }
+};
+
+int finishAnswer(lua_State *L, int idx);
+
+// A stop raised at a wait: the pending one, or a cancel (shutdown's deadline).
+[[noreturn]] void raiseStopAtWait(lua_State *L)
+{
+    StopControl &stop = StopControl::from(L);
+    RunningRequest *r = stop.current();
+    if (!r->stop) {
+        r->stop = stop.pendingStop().value_or(QIsleError::Kind::Cancelled);
+        r->stopRaisedAt = std::chrono::steady_clock::now();
+    }
+    stop.raiseStop(L);
+}
+
+// A stopped request starts no wait; past shutdown's deadline for waits, the
+// request is canceled.
+bool mustNotWait(lua_State *L)
+{
+    StopControl &stop = StopControl::from(L);
+    Scheduler &scheduler = Scheduler::from(L);
+    if (scheduler.shutdownExpired() && scheduler.running() && scheduler.running()->own)
+        scheduler.running()->own->cancel();
+    return stop.stopping() || stop.pendingStop().has_value();
+}
+
+int resumeAnswer(lua_State *L, int, lua_KContext ctx)
+{
+    Scheduler &scheduler = Scheduler::from(L);
+    const WaitState wait = std::move(scheduler.running()->wait);
+    scheduler.clearWait();
+    if (wait.outcome == WaitState::Outcome::Stop)
+        raiseStopAtWait(L); // the scheduler canceled the awaited future: an unstarted call is dropped
+    StopControl::from(L).checkpoint(L);
+    return finishAnswer(L, int(ctx));
+}
+
+// Waits for the future of the Pending at idx, then finishes.
+int waitAnswer(lua_State *L, int idx)
+{
+    auto *p = static_cast<Pending *>(lua_touserdata(L, idx));
+    if (!p->future.isFinished()) {
+        Scheduler &scheduler = Scheduler::from(L);
+        if (scheduler.canWait(L)) {
+            if (mustNotWait(L)) {
+                p->toPost.reset(); // never posted: dropped
+                p->future.cancel();
+                raiseStopAtWait(L);
+            }
+            // The watcher first, then the call: the answer (posted back to
+            // this thread) comes after the watcher's own events.
+            scheduler.awaitFuture(p->future);
+            if (p->toPost)
+                PostedCall::post(std::exchange(p->toPost, nullptr)); // its event owns it now
+            return scheduler.yield(L, protectK<resumeAnswer>, lua_KContext(idx));
+        }
+        if (p->toPost)
+            PostedCall::post(std::exchange(p->toPost, nullptr));
+        const std::weak_ptr<PostedCall> call = p->call;
+        QFuture<QVariant> future = p->future;
+        LuaWait::block(L, future, [call, future]() mutable {
+            if (std::shared_ptr<PostedCall> c = call.lock())
+                c->cancel();
+            else
+                future.cancel();
+        }, p->children);
+    }
+    return finishAnswer(L, idx);
+}
+
+void pushConnection(lua_State *L, const std::shared_ptr<SignalHandler> &handler);
+void startWaitTimer(Pending *p);
+
+int finishAnswer(lua_State *L, int idx)
+{
+    auto *p = static_cast<Pending *>(lua_touserdata(L, idx));
+    QVariant answer;
+    try {
+        answer = LuaWait::result(p->future, p->what()); // the call's own error, with its kind
+    } catch (...) {
+        if (p->then == Then::Connected)
+            ObjectLib::releaseHandler(L, p->connectionId);
+        throw;
+    }
+    switch (p->then) {
+    case Then::Push:
+        pushValue(L, answer, QStringLiteral("result"));
+        return 1;
+    case Then::PushPath:
+        pushValue(L, answer, p->member->path);
+        return 1;
+    case Then::Nothing:
+        return 0;
+    case Then::Connected:
+        if (LibState *st = state(L); st && st->link)
+            st->link->add(p->handler);
+        pushConnection(L, p->handler);
+        return 1;
+    case Then::WaitAttached:
+        // Attached in the object's thread: now the emission itself.
+        p->future = std::static_pointer_cast<SignalWaiter>(p->handler)->future();
+        p->then = Then::WaitFired;
+        startWaitTimer(p);
+        return waitAnswer(L, idx);
+    case Then::WaitFired: {
+        p->handler->detach();
+        if (!answer.isValid()) { // timed out
+            lua_pushboolean(L, false);
+            return 1;
+        }
+        const QVariantList args = answer.toList();
+        luaL_checkstack(L, int(args.size()) + 1, "too many signal arguments");
+        lua_pushboolean(L, true);
+        for (qsizetype i = 0; i < args.size(); ++i)
+            pushValue(L, Arguments::forLua(args.at(i)), p->member->path);
+        return int(args.size()) + 1;
+    }
+    case Then::AsyncReturned:
+        // An async context function gave its future: wait for that one too.
+        return IsleLib::await(L, answer.value<QFuture<QVariant>>());
+    }
+    return 0;
+}
+
+// Posts call (when there is one) and waits for the answer as `pending` says.
+int awaitAnswer(lua_State *L, Pending pending, std::shared_ptr<PostedCall> call)
+{
+    luaL_checkstack(L, 4, "QIsle objects");
+    if (call) {
+        // Requests the call submits to this isle are the script's children:
+        // where the script yields, the queue starts them ahead of the others;
+        // where it blocks, the Lua thread runs them while it waits.
+        const std::shared_ptr<ThreadMailbox> mailbox = ThreadMailbox::current();
+        call->setWaiter(mailbox);
+        if (Scheduler &scheduler = Scheduler::from(L); scheduler.canWait(L)) {
+            // The answer is finished on this thread, whose event loop watches
+            // it while the script yields.
+            call->setFinisher(&scheduler);
+            call->setParent(queueOf(L), Worker::from(L)->currentFiberSerial());
+        } else {
+            pending.children = std::make_shared<ChildInbox>(queueOf(L), mailbox);
+            call->setChildInbox(pending.children);
+        }
+        pending.future = call->future();
+        pending.call = call;
+        pending.toPost = std::move(call); // posted by waitAnswer, once the wait is set up
+    }
+    auto *p = new (lua_newuserdatauv(L, sizeof(Pending), 0)) Pending(std::move(pending));
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &PendingMetaKey);
+    lua_setmetatable(L, -2);
+    if (p->then == Then::WaitFired)
+        startWaitTimer(p);
+    return waitAnswer(L, lua_gettop(L));
+}
+
+// Runs body in the object's thread while the script waits.
+int remote(lua_State *L, ObjectHandle *h, PostedCall::Body body, Then then, const MemberInfo *member,
+           Pending pending = {})
+{
+    const QString what = member ? member->path : QStringLiteral("QObject");
     auto call = std::make_shared<PostedCall>(h->object, h->thread, std::move(body), what + QStringLiteral(": the object"));
-    return LuaWait::postAndWait(L, std::move(call), queueOf(L), what);
+    pending.then = then;
+    pending.member = member;
+    return awaitAnswer(L, std::move(pending), std::move(call));
 }
 
 // ---------------------------------------------------------------------------
@@ -244,11 +475,6 @@ QString unknownMember(lua_State *L, const ClassInfo *cls, int keyIdx)
             .arg(QString::fromLatin1(cls->className()), key);
 }
 
-void pushValue(lua_State *L, const QVariant &v, const QString &path)
-{
-    Value::push(L, v, path);
-}
-
 void pushSignal(lua_State *L, int objectIdx, const MemberInfo *m, const ClassInfo *cls)
 {
     auto *s = static_cast<SignalHandle *>(lua_newuserdatauv(L, sizeof(SignalHandle), 1));
@@ -316,13 +542,11 @@ int objectIndex(lua_State *L)
         pushSignal(L, 1, m, h->cls);
         return 1;
     }
-    QVariant value;
-    if (QObject *o = local(h, m->path))
-        value = readProperty(o, *m);
-    else
-        value = remote(L, h, [m](QObject *o) { return ObjectValues::weaken(readProperty(o, *m)); }, m->path);
-    pushValue(L, value, m->path);
-    return 1;
+    if (QObject *o = local(h, m->path)) {
+        pushValue(L, readProperty(o, *m), m->path);
+        return 1;
+    }
+    return remote(L, h, [m](QObject *o) { return ObjectValues::weaken(readProperty(o, *m)); }, Then::PushPath, m);
 }
 
 int objectNewIndex(lua_State *L)
@@ -354,13 +578,12 @@ int objectNewIndex(lua_State *L)
                      .arg(m->path, Arguments::describe(L, 3), QString::fromLatin1(m->type.name())));
     if (QObject *o = local(h, m->path)) {
         writeProperty(o, *m, value);
-    } else {
-        remote(L, h, [m, value](QObject *o) {
-            writeProperty(o, *m, value);
-            return QVariant();
-        }, m->path);
+        return 0;
     }
-    return 0;
+    return remote(L, h, [m, value](QObject *o) {
+        writeProperty(o, *m, value);
+        return QVariant();
+    }, Then::Nothing, m);
 }
 
 // The hot path of a method call: one overload of plain types, an object of
@@ -463,18 +686,17 @@ int callMethod(lua_State *L)
         return results;
     const Arguments::Chosen chosen = Arguments::choose(L, 2, lua_gettop(L) - 1, *m, cls->className());
     const MethodInfo *method = chosen.method;
-    QVariant result;
+    const bool returnsNothing = !method->returnType.isValid() || method->returnType.id() == QMetaType::Void;
     if (QObject *o = local(h, m->path)) {
-        result = Arguments::forLua(Arguments::invoke(o, *method, chosen.args, m->path));
-    } else {
-        result = remote(L, h, [method, args = chosen.args, path = m->path](QObject *o) {
-            return ObjectValues::weaken(Arguments::forLua(Arguments::invoke(o, *method, args, path)));
-        }, m->path);
+        const QVariant result = Arguments::forLua(Arguments::invoke(o, *method, chosen.args, m->path));
+        if (returnsNothing)
+            return 0;
+        pushValue(L, result, m->path);
+        return 1;
     }
-    if (!method->returnType.isValid() || method->returnType.id() == QMetaType::Void)
-        return 0;
-    pushValue(L, result, m->path);
-    return 1;
+    return remote(L, h, [method, args = chosen.args, path = m->path](QObject *o) {
+        return ObjectValues::weaken(Arguments::forLua(Arguments::invoke(o, *method, args, path)));
+    }, returnsNothing ? Then::Nothing : Then::PushPath, m);
 }
 
 int objectEq(lua_State *L)
@@ -490,18 +712,17 @@ int objectToString(lua_State *L)
     auto *h = static_cast<ObjectHandle *>(lua_touserdata(L, 1));
     const QString className = QString::fromLatin1(h->cls ? h->cls->className() : "QObject");
     const QString address = QStringLiteral("0x%1").arg(quintptr(h->address), 0, 16);
+    const auto format = [className, address](const QString &name) {
+        return name.isEmpty() ? QStringLiteral("%1(%2)").arg(className, address)
+                              : QStringLiteral("%1(%2, \"%3\")").arg(className, address, name);
+    };
     QString text;
     if (!h->object) {
         text = QStringLiteral("%1(%2, destroyed)").arg(className, address);
+    } else if (QObject *o = local(h, className)) {
+        text = format(o->objectName());
     } else {
-        const QString what = className + QStringLiteral(".objectName");
-        QString name;
-        if (QObject *o = local(h, what))
-            name = o->objectName();
-        else
-            name = remote(L, h, [](QObject *o) { return QVariant(o->objectName()); }, what).toString();
-        text = name.isEmpty() ? QStringLiteral("%1(%2)").arg(className, address)
-                              : QStringLiteral("%1(%2, \"%3\")").arg(className, address, name);
+        return remote(L, h, [format](QObject *o) { return QVariant(format(o->objectName())); }, Then::Push, nullptr);
     }
     const QByteArray utf8 = text.toUtf8();
     lua_pushlstring(L, utf8.constData(), size_t(utf8.size()));
@@ -522,18 +743,22 @@ SignalHandle *checkSignal(lua_State *L, ObjectHandle **object)
     return s;
 }
 
-// Attaches a listener to the signal in the object's thread.
-void attach(lua_State *L, ObjectHandle *h, const SignalHandle *s, const std::shared_ptr<SignalHandler> &handler)
+// The body that attaches a listener to the signal, in the object's thread.
+PostedCall::Body attachBody(const SignalHandle *s, const std::shared_ptr<SignalHandler> &handler)
 {
     const MethodInfo *signal = &s->member->methods.front();
-    const auto attachThere = [signal, handler](QObject *o) {
+    return [signal, handler](QObject *o) {
         SignalHub::of(o, signal->index, signal->params)->attach(handler);
         return QVariant();
     };
-    if (QObject *o = local(h, s->member->path))
-        attachThere(o);
-    else
-        remote(L, h, attachThere, s->member->path);
+}
+
+void pushConnection(lua_State *L, const std::shared_ptr<SignalHandler> &handler)
+{
+    new (lua_newuserdatauv(L, sizeof(Connection), 0))
+            Connection{std::static_pointer_cast<LuaSignalHandler>(handler)};
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ConnectionMetaKey);
+    lua_setmetatable(L, -2);
 }
 
 int signalConnect(lua_State *L)
@@ -552,46 +777,63 @@ int signalConnect(lua_State *L)
     lua_rawseti(L, -2, id);
     lua_pop(L, 1);
     auto handler = std::make_shared<LuaSignalHandler>(st->link, int(id));
+    QObject *o = nullptr;
     try {
-        attach(L, h, s, handler);
+        o = local(h, s->member->path);
     } catch (...) {
         ObjectLib::releaseHandler(L, int(id));
         throw;
     }
+    if (!o) {
+        Pending pending;
+        pending.handler = handler;
+        pending.connectionId = int(id);
+        return remote(L, h, attachBody(s, handler), Then::Connected, s->member, std::move(pending));
+    }
+    attachBody(s, handler)(o);
     st->link->add(handler);
-    auto *c = new (lua_newuserdatauv(L, sizeof(Connection), 0)) Connection{handler};
-    Q_UNUSED(c);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &ConnectionMetaKey);
-    lua_setmetatable(L, -2);
+    pushConnection(L, handler);
     return 1;
 }
 
+void startWaitTimer(Pending *p)
+{
+    if (p->timeoutMs < 0 || p->future.isFinished())
+        return;
+    // On the Lua thread, whose event loop runs while the script waits.
+    const auto ms = std::chrono::milliseconds(qint64(std::min<lua_Number>(p->timeoutMs, 1e12)));
+    QTimer::singleShot(ms, Qt::PreciseTimer, [waiter = std::weak_ptr<SignalHandler>(p->handler)] {
+        if (std::shared_ptr<SignalHandler> w = waiter.lock())
+            static_cast<SignalWaiter *>(w.get())->timeOut();
+    });
+}
+
+// obj.sig:wait([timeoutMs]): a wait like any other (DESIGN, Async): where the
+// script cannot yield it would wait for this same thread, so it refuses.
 int signalWait(lua_State *L)
 {
     ObjectHandle *h = nullptr;
     const SignalHandle *s = checkSignal(L, &h);
-    QDeadlineTimer deadline(QDeadlineTimer::Forever);
-    if (!lua_isnoneornil(L, 2)) {
-        const lua_Number ms = luaL_checknumber(L, 2);
-        deadline = ms >= 1e12 ? QDeadlineTimer(QDeadlineTimer::Forever)
-                              : QDeadlineTimer(std::chrono::microseconds(qint64(qMax<lua_Number>(0, ms) * 1000)));
-    }
+    lua_Number timeout = -1;
+    if (!lua_isnoneornil(L, 2))
+        timeout = qMax<lua_Number>(0, luaL_checknumber(L, 2));
+    Scheduler &scheduler = Scheduler::from(L);
+    if (!scheduler.canWait(L))
+        scheduler.raiseCannotWait(L, "a signal's wait()");
     auto waiter = std::make_shared<SignalWaiter>();
-    waiter->setWaiter(ThreadMailbox::current());
-    attach(L, h, s, waiter);
-    const QFuture<QVariant> future = waiter->future();
-    const bool fired = LuaWait::block(L, future, [waiter] { waiter->detach(); }, {}, deadline);
-    waiter->detach();
-    if (!fired && !future.isFinished()) {
-        lua_pushboolean(L, false);
-        return 1;
+    waiter->setFinisher(&scheduler);
+    Pending pending;
+    pending.handler = waiter;
+    pending.timeoutMs = timeout;
+    pending.waiting = true;
+    if (QObject *o = local(h, s->member->path)) {
+        attachBody(s, waiter)(o);
+        pending.then = Then::WaitFired;
+        pending.member = s->member;
+        pending.future = waiter->future();
+        return awaitAnswer(L, std::move(pending), nullptr);
     }
-    const QVariantList args = LuaWait::result(future, s->member->path).toList();
-    luaL_checkstack(L, int(args.size()) + 1, "too many signal arguments");
-    lua_pushboolean(L, true);
-    for (qsizetype i = 0; i < args.size(); ++i)
-        pushValue(L, Arguments::forLua(args.at(i)), s->member->path);
-    return int(args.size()) + 1;
+    return remote(L, h, attachBody(s, waiter), Then::WaitAttached, s->member, std::move(pending));
 }
 
 int signalEmit(lua_State *L)
@@ -602,13 +844,12 @@ int signalEmit(lua_State *L)
     const MethodInfo *method = chosen.method;
     if (QObject *o = local(h, s->member->path)) {
         Arguments::invoke(o, *method, chosen.args, s->member->path);
-    } else {
-        remote(L, h, [method, args = chosen.args, path = s->member->path](QObject *o) {
-            Arguments::invoke(o, *method, args, path);
-            return QVariant();
-        }, s->member->path);
+        return 0;
     }
-    return 0;
+    return remote(L, h, [method, args = chosen.args, path = s->member->path](QObject *o) {
+        Arguments::invoke(o, *method, args, path);
+        return QVariant();
+    }, Then::Nothing, s->member);
 }
 
 int signalToString(lua_State *L)
@@ -639,10 +880,25 @@ int connectionConnected(lua_State *L)
 // ---------------------------------------------------------------------------
 // Context functions
 
+// fn, called: a C++ exception is a Callback error (a stop that reached a
+// nested blocking call stays a stop).
+template <typename R, typename F>
+R callLocal(lua_State *L, F fn)
+{
+    try {
+        return fn();
+    } catch (const QIsleError &e) {
+        StopControl &stop = StopControl::from(L);
+        if (stop.stopping())
+            stop.raiseStop(L);
+        stop.checkpoint(L);
+        throw QIsleError(QIsleError::Kind::Callback, e.message());
+    }
+}
+
 int callContext(lua_State *L)
 {
     auto *cf = static_cast<ContextFunction *>(lua_touserdata(L, lua_upvalueindex(1)));
-    Worker *worker = Worker::from(L);
     const int n = lua_gettop(L);
     QVariantList args;
     args.reserve(n);
@@ -662,38 +918,42 @@ int callContext(lua_State *L)
     QObject *context = cf->context.data();
     if (!context)
         fail(QStringLiteral("%1 was destroyed").arg(what));
-    QVariant result;
     QThread *self = QThread::currentThread();
     if (cf->thread == self && context->thread() == self) {
-        try {
-            result = (*cf->fn)(ObjectValues::strengthen(args));
-        } catch (const QIsleError &e) {
-            // A stop that reached the function (a nested blocking call) stays a stop.
-            StopControl &stop = worker->stopControl();
-            if (stop.stopping())
-                stop.raiseStop(L);
-            stop.checkpoint(L);
-            throw QIsleError(QIsleError::Kind::Callback, e.message());
+        // The context lives in the Lua thread: a plain call.
+        if (cf->asyncFn) {
+            const auto fn = cf->asyncFn;
+            return IsleLib::await(L, callLocal<QFuture<QVariant>>(L, [&] {
+                return (*fn)(ObjectValues::strengthen(args));
+            }));
         }
+        const QVariant result = callLocal<QVariant>(L, [&] { return (*cf->fn)(ObjectValues::strengthen(args)); });
+        pushValue(L, result, QStringLiteral("result"));
+        return 1;
+    }
+    if (cf->thread == self)
+        cf->thread = context->thread(); // moved away; only this thread could
+    PostedCall::Body body;
+    if (cf->asyncFn) {
+        body = [fn = cf->asyncFn, args](QObject *) {
+            try {
+                return QVariant::fromValue((*fn)(ObjectValues::strengthen(args)));
+            } catch (const QIsleError &e) {
+                throw QIsleError(QIsleError::Kind::Callback, e.message());
+            }
+        };
     } else {
-        if (cf->thread == self)
-            cf->thread = context->thread(); // moved away; only this thread could
-        const std::shared_ptr<const QIsle::HostFunction> fn = cf->fn;
-        auto call = std::make_shared<PostedCall>(cf->context, cf->thread, [fn, args](QObject *) {
+        body = [fn = cf->fn, args](QObject *) {
             try {
                 return ObjectValues::weaken((*fn)(ObjectValues::strengthen(args)));
             } catch (const QIsleError &e) {
                 throw QIsleError(QIsleError::Kind::Callback, e.message());
             }
-        }, what);
-        result = LuaWait::postAndWait(L, std::move(call), queueOf(L), QStringLiteral("the call of '%1'").arg(cf->name));
+        };
     }
-    try {
-        pushValue(L, result, QStringLiteral("result"));
-    } catch (const QIsleError &e) {
-        throw QIsleError(QIsleError::Kind::Conversion, e.message());
-    }
-    return 1;
+    Pending pending;
+    pending.then = cf->asyncFn ? Then::AsyncReturned : Then::Push;
+    return awaitAnswer(L, std::move(pending), std::make_shared<PostedCall>(cf->context, cf->thread, std::move(body), what));
 }
 
 // ---------------------------------------------------------------------------
@@ -765,6 +1025,13 @@ void ensure(lua_State *L)
     lua_pushliteral(L, "locked");
     lua_setfield(L, -2, "__metatable");
     lua_rawsetp(L, LUA_REGISTRYINDEX, &ConnectionMetaKey);
+
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, destroy<Pending>);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &PendingMetaKey);
 
     lua_createtable(L, 0, 2);
     lua_pushcfunction(L, destroy<ContextFunction>);
@@ -889,7 +1156,20 @@ void registerContextFunction(lua_State *L, const QString &name, const ObjectRef 
     StackGuard guard(L);
     ensure(L);
     new (lua_newuserdatauv(L, sizeof(ContextFunction), 0)) ContextFunction{
-            context.object, context.thread, std::make_shared<const QIsle::HostFunction>(std::move(fn)), name};
+            context.object, context.thread, std::make_shared<const QIsle::HostFunction>(std::move(fn)), {}, name};
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ContextMetaKey);
+    lua_setmetatable(L, -2);
+    lua_pushcclosure(L, protect<callContext>, 1);
+    setDotted(L, name);
+}
+
+void registerAsyncContextFunction(lua_State *L, const QString &name, const ObjectRef &context,
+                                  QIsle::AsyncHostFunction fn)
+{
+    StackGuard guard(L);
+    ensure(L);
+    new (lua_newuserdatauv(L, sizeof(ContextFunction), 0)) ContextFunction{
+            context.object, context.thread, {}, std::make_shared<const QIsle::AsyncHostFunction>(std::move(fn)), name};
     lua_rawgetp(L, LUA_REGISTRYINDEX, &ContextMetaKey);
     lua_setmetatable(L, -2);
     lua_pushcclosure(L, protect<callContext>, 1);

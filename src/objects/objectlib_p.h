@@ -37,6 +37,10 @@ bool toRef(lua_State *L, int idx, ObjectRef *ref);
 void expose(lua_State *L, const QString &name, const ObjectRef &ref);
 // registerFunction(name, context, fn): fn runs in context's thread.
 void registerContextFunction(lua_State *L, const QString &name, const ObjectRef &context, QIsle::HostFunction fn);
+// registerAsyncFunction(name, context, fn): fn runs in context's thread and
+// gives a future; the script waits for the call, then for that future.
+void registerAsyncContextFunction(lua_State *L, const QString &name, const ObjectRef &context,
+                                  QIsle::AsyncHostFunction fn);
 
 // A signal's Lua handler, as the request of one emission.
 void runHandler(lua_State *L, int id, const QVariantList &args);

@@ -13,6 +13,7 @@
 #include <QtCore/QPromise>
 #include <QtCore/QVariant>
 
+#include "objects/mailbox_p.h"
 #include "objects/objectref_p.h"
 
 #include <atomic>
@@ -20,7 +21,6 @@
 #include <vector>
 
 class SignalHub;
-class ThreadMailbox;
 
 // Someone who listens to one signal of one object through QIsle: a Lua
 // handler (obj.sig:connect) or a waiting script (obj.sig:wait). deliver()
@@ -79,16 +79,16 @@ private:
 class SignalWaiter : public SignalHandler
 {
 public:
-    SignalWaiter();
-    QFuture<QVariant> future() { return m_promise.future(); }
-    void setWaiter(std::shared_ptr<ThreadMailbox> waiter) { m_waiter = std::move(waiter); }
+    QFuture<QVariant> future() { return m_handOff->future(); }
+    // The Lua thread's object that finishes the future there (HandOff).
+    void setFinisher(QObject *finisher) { m_handOff->setFinisher(finisher); }
     void deliver(const QVariantList &args) override;
     void senderDestroyed() override;
+    // No emission in time: result 0 is an invalid QVariant.
+    void timeOut();
 
 private:
-    void finish(const QVariantList *args);
-    std::atomic<bool> m_fired{false};
-    QFutureInterface<QVariant> m_interface{QFutureInterfaceBase::State::Pending};
-    QPromise<QVariant> m_promise{m_interface};
-    std::shared_ptr<ThreadMailbox> m_waiter; // set before the handler is attached
+    enum class End { Emitted, Destroyed, TimedOut };
+    void finish(End end, const QVariantList *args);
+    const std::shared_ptr<HandOff> m_handOff = std::make_shared<HandOff>();
 };

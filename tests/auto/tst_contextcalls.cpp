@@ -9,21 +9,68 @@
 #include <QtTest/QtTest>
 
 #include <atomic>
+#include <future>
 #include <thread>
 
 using namespace Qt::StringLiterals;
 
 namespace {
 
-class EventThread : public QThread
+// A thread with an event loop (for objects that live in neither the test's
+// thread nor the Lua thread): a std::thread running a QEventLoop, so that
+
+// Runs fn in object's thread and waits for it: a posted event whose
+// destructor (run by Qt after delivery, in that thread) calls fn, and a
+// std::promise -- hand-offs ThreadSanitizer sees, unlike a queued functor's
+// or BlockingQueuedConnection's inside the uninstrumented Qt.
+class RunEvent : public QEvent
 {
 public:
-    explicit EventThread(const QString &name) { setObjectName(name); start(); }
-    ~EventThread() override
+    explicit RunEvent(std::function<void()> fn) : QEvent(QEvent::Type(QEvent::User + 77)), m_fn(std::move(fn)) { }
+    ~RunEvent() override { m_fn(); }
+
+private:
+    std::function<void()> m_fn;
+};
+
+template <typename F>
+void runIn(QObject *object, F fn)
+{
+    std::promise<void> done;
+    QCoreApplication::postEvent(object, new RunEvent([&done, fn] {
+        fn();
+        done.set_value();
+    }));
+    done.get_future().wait();
+}
+
+// ThreadSanitizer sees its start and its join.
+class EventThread
+{
+public:
+    explicit EventThread(const QString &name)
     {
-        quit();
-        wait();
+        std::promise<std::pair<QThread *, QEventLoop *>> ready;
+        auto started = ready.get_future();
+        m_thread = std::thread([&ready, name] {
+            QThread::currentThread()->setObjectName(name);
+            QEventLoop loop; // makes the thread's event dispatcher
+            ready.set_value({QThread::currentThread(), &loop});
+            loop.exec();
+        });
+        std::tie(m_qthread, m_loop) = started.get();
     }
+    ~EventThread()
+    {
+        QCoreApplication::postEvent(m_loop, new QEvent(QEvent::Quit));
+        m_thread.join();
+    }
+    QThread *thread() const { return m_qthread; }
+
+private:
+    std::thread m_thread;
+    QThread *m_qthread = nullptr;
+    QEventLoop *m_loop = nullptr;
 };
 
 // Counts the events a main-thread object receives (none may run while the
@@ -75,6 +122,12 @@ private Q_SLOTS:
     void childRequestFromContextFunction();
     void childSpawnFromContextFunction();
     void nullContextIsLuaThread();
+    void luaThreadFreeWhileWaiting();
+    void blocksWhereLuaCannotYield();
+    void childRequestWhereLuaCannotYield();
+    void asyncContextFunction();
+    void asyncContextFunctionFailures();
+    void asyncContextFunctionCannotWaitHere();
     void twoIslesCallEachOther();
     void manyThreadsCallIntoMainThread();
 };
@@ -104,7 +157,7 @@ void tst_ContextCalls::runsInContextThread()
         context = new QObject;
     } else if (where == u"third"_s) {
         context = new QObject;
-        context->moveToThread(&third);
+        context->moveToThread(third.thread());
     } else {
         context = qvariant_cast<QObject *>(isle->exec([](lua_State *) { return QVariant::fromValue(new QObject); }));
     }
@@ -113,7 +166,7 @@ void tst_ContextCalls::runsInContextThread()
     if (where == u"lua"_s)
         isle->exec([context](lua_State *) { delete context; return QVariant(); });
     else if (where == u"third"_s)
-        QMetaObject::invokeMethod(context, [context] { delete context; }, Qt::BlockingQueuedConnection);
+        runIn(context, [context] { delete context; });
     else
         delete context;
 }
@@ -159,10 +212,11 @@ void tst_ContextCalls::mainThreadBlockedInWaitFor()
     isle->registerFunction(u"where"_s, &gui, [](const QVariantList &) { return QVariant(threadName()); });
     const QFuture<QVariant> job = isle->spawnEval(u"return where()"_s);
     // The application's own continuation on the same future is kept.
-    bool continued = false;
+    std::atomic<bool> continued{false};
     auto chained = QFuture<QVariant>(job).then(QtFuture::Launch::Sync, [&](QVariant) { continued = true; });
     QCOMPARE(QIsle::waitFor(job), QVariant(u"main"_s));
-    QTRY_VERIFY_WITH_TIMEOUT(continued, 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(continued.load(), 5000);
+    chained.waitForFinished();
     Q_UNUSED(chained);
 }
 
@@ -429,6 +483,151 @@ void tst_ContextCalls::nullContextIsLuaThread()
     auto isle = QIsle::spawn({}, options);
     isle->registerFunction(u"where"_s, nullptr, [](const QVariantList &) { return QVariant(threadName()); });
     QCOMPARE(isle->eval(u"return where()"_s), QVariant(u"lua"_s));
+}
+
+void tst_ContextCalls::luaThreadFreeWhileWaiting()
+{
+    // A script waiting for the main thread yields: the Lua thread serves
+    // other requests meanwhile (maxConcurrentRequests 0).
+    QIsleOptions options;
+    options.maxConcurrentRequests = 0;
+    auto isle = QIsle::spawn({}, options);
+    QObject gui;
+    isle->registerFunction(u"gui.answer"_s, &gui, [](const QVariantList &) { return QVariant(u"late"_s); });
+    QFuture<QVariant> waiting = isle->spawnEval(u"return gui.answer()"_s);
+    QFuture<QVariant> other = isle->spawnEval(u"return 2"_s);
+    // This thread runs no events: the first request keeps waiting...
+    QElapsedTimer timer;
+    timer.start();
+    while (!other.isFinished() && timer.elapsed() < 5000)
+        QThread::msleep(1);
+    QVERIFY(other.isFinished());
+    QCOMPARE(other.result(), QVariant(qlonglong(2)));
+    QVERIFY(!waiting.isFinished());
+    // ...until this thread answers.
+    QTRY_VERIFY_WITH_TIMEOUT(waiting.isFinished(), 5000);
+    QCOMPARE(waiting.result(), QVariant(u"late"_s));
+}
+
+void tst_ContextCalls::blocksWhereLuaCannotYield()
+{
+    // A table.sort comparator cannot yield: the call blocks the Lua thread
+    // (stoppably), and works.
+    auto isle = QIsle::spawn();
+    QObject gui;
+    std::atomic<int> calls{0};
+    isle->registerFunction(u"gui.less"_s, &gui, [&](const QVariantList &args) {
+        ++calls;
+        return QVariant(args.value(0).toLongLong() < args.value(1).toLongLong());
+    });
+    QCOMPARE(isle->eval(u"local t = {5, 3, 9, 1} table.sort(t, function(a, b) return gui.less(a, b) end) "
+                        "return table.concat(t, ',')"_s),
+             QVariant(u"1,3,5,9"_s));
+    QVERIFY(calls.load() > 0);
+    // Canceled while blocked there: it stops.
+    QFuture<QVariant> job = isle->spawnEval(u"local t = {} for i = 1, 200 do t[i] = i % 7 end "
+                                            "table.sort(t, function(a, b) return gui.less(a, b) end)"_s);
+    QThread::msleep(30);
+    job.cancel();
+    QElapsedTimer timer;
+    timer.start();
+    while (!job.isFinished() && timer.elapsed() < 5000)
+        QThread::msleep(1);
+    QVERIFY(job.isFinished() && job.isCanceled());
+}
+
+void tst_ContextCalls::childRequestWhereLuaCannotYield()
+{
+    auto isle = QIsle::spawn();
+    QObject gui;
+    isle->eval(u"base = 10"_s);
+    isle->registerFunction(u"fromGui"_s, &gui, [&](const QVariantList &args) {
+        return isle->eval(u"return base + %1"_s.arg(args.value(0).toLongLong()));
+    });
+    QCOMPARE(isle->eval(u"local t = {3, 1, 2} table.sort(t, function(a, b) return fromGui(a) < fromGui(b) end) "
+                        "return table.concat(t, ',')"_s),
+             QVariant(u"1,2,3"_s));
+}
+
+void tst_ContextCalls::asyncContextFunction()
+{
+    auto isle = QIsle::spawn();
+    QObject gui;
+    QThread *ranIn = nullptr;
+    isle->registerAsyncFunction(u"gui.later"_s, &gui, [&](const QVariantList &args) {
+        ranIn = QThread::currentThread();
+        auto promise = std::make_shared<QPromise<QVariant>>();
+        promise->start();
+        const QVariant value = args.value(0).toLongLong() * 2;
+        QTimer::singleShot(30, &gui, [promise, value] {
+            promise->addResult(value);
+            promise->finish();
+        });
+        return promise->future();
+    });
+    QFuture<QVariant> job = isle->spawnEval(u"return gui.later(21)"_s);
+    QTRY_VERIFY_WITH_TIMEOUT(job.isFinished(), 5000);
+    QCOMPARE(job.result(), QVariant(qlonglong(42)));
+    QCOMPARE(ranIn, QThread::currentThread());
+    // A finished future needs no wait, so it works anywhere (an exec closure).
+    isle->registerAsyncFunction(u"gui.now"_s, &gui, [](const QVariantList &) {
+        return QtFuture::makeReadyFuture(QVariant(u"now"_s));
+    });
+    QCOMPARE(isle->exec([](lua_State *L) {
+        lua_getglobal(L, "gui");
+        lua_getfield(L, -1, "now");
+        lua_call(L, 0, 1);
+        const QVariant v = QString::fromUtf8(lua_tostring(L, -1));
+        lua_pop(L, 2);
+        return v;
+    }), QVariant(u"now"_s));
+}
+
+void tst_ContextCalls::asyncContextFunctionFailures()
+{
+    auto isle = QIsle::spawn();
+    QObject gui;
+    isle->registerAsyncFunction(u"gui.fails"_s, &gui, [](const QVariantList &) {
+        QPromise<QVariant> promise;
+        promise.start();
+        promise.setException(QIsleError(QIsleError::Kind::Runtime, u"no network"_s));
+        promise.finish();
+        return promise.future();
+    });
+    isle->registerAsyncFunction(u"gui.dropped"_s, &gui, [](const QVariantList &) {
+        QPromise<QVariant> promise;
+        promise.start();
+        promise.future().cancel();
+        promise.finish();
+        return promise.future();
+    });
+    isle->registerAsyncFunction(u"gui.throws"_s, &gui, [](const QVariantList &) -> QFuture<QVariant> {
+        throw std::runtime_error("gui threw");
+    });
+    QCOMPARE(isle->eval(u"local ok, e = pcall(gui.fails) return e"_s), QVariant(u"no network"_s));
+    QVERIFY(isle->eval(u"local ok, e = pcall(gui.dropped) return e"_s).toString().contains(u"canceled"_s));
+    QCOMPARE(isle->eval(u"local ok, e = pcall(gui.throws) return e"_s), QVariant(u"gui threw"_s));
+    try {
+        isle->eval(u"gui.fails()"_s);
+        QFAIL("no error");
+    } catch (const QIsleError &e) {
+        QCOMPARE(e.kind(), QIsleError::Kind::Callback);
+    }
+}
+
+void tst_ContextCalls::asyncContextFunctionCannotWaitHere()
+{
+    auto isle = QIsle::spawn();
+    QObject gui;
+    auto promise = std::make_shared<QPromise<QVariant>>();
+    isle->registerAsyncFunction(u"gui.pending"_s, &gui, [promise](const QVariantList &) {
+        promise->start();
+        return promise->future();
+    });
+    const QVariant message = isle->eval(
+            u"local ok, e = pcall(table.sort, {2, 1}, function(a, b) gui.pending() return a < b end) return e"_s);
+    QVERIFY2(message.toString().contains(u"cannot wait here"_s), qPrintable(message.toString()));
+    QVERIFY(promise->future().isCanceled()); // the pending future was canceled first
 }
 
 void tst_ContextCalls::twoIslesCallEachOther()

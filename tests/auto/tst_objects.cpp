@@ -8,6 +8,7 @@
 #include <QtTest/QtTest>
 
 #include <atomic>
+#include <future>
 #include <thread>
 
 using namespace Qt::StringLiterals;
@@ -126,15 +127,61 @@ private:
 
 // A thread with an event loop, for objects that live in neither the test's
 // main thread nor the Lua thread.
-class EventThread : public QThread
+// A thread with an event loop (for objects that live in neither the test's
+// thread nor the Lua thread): a std::thread running a QEventLoop, so that
+
+// Runs fn in object's thread and waits for it: a posted event whose
+// destructor (run by Qt after delivery, in that thread) calls fn, and a
+// std::promise -- hand-offs ThreadSanitizer sees, unlike a queued functor's
+// or BlockingQueuedConnection's inside the uninstrumented Qt.
+class RunEvent : public QEvent
 {
 public:
-    explicit EventThread(const QString &name) { setObjectName(name); start(); }
-    ~EventThread() override
+    explicit RunEvent(std::function<void()> fn) : QEvent(QEvent::Type(QEvent::User + 77)), m_fn(std::move(fn)) { }
+    ~RunEvent() override { m_fn(); }
+
+private:
+    std::function<void()> m_fn;
+};
+
+template <typename F>
+void runIn(QObject *object, F fn)
+{
+    std::promise<void> done;
+    QCoreApplication::postEvent(object, new RunEvent([&done, fn] {
+        fn();
+        done.set_value();
+    }));
+    done.get_future().wait();
+}
+
+// ThreadSanitizer sees its start and its join.
+class EventThread
+{
+public:
+    explicit EventThread(const QString &name)
     {
-        quit();
-        wait();
+        std::promise<std::pair<QThread *, QEventLoop *>> ready;
+        auto started = ready.get_future();
+        m_thread = std::thread([&ready, name] {
+            QThread::currentThread()->setObjectName(name);
+            QEventLoop loop; // makes the thread's event dispatcher
+            ready.set_value({QThread::currentThread(), &loop});
+            loop.exec();
+        });
+        std::tie(m_qthread, m_loop) = started.get();
     }
+    ~EventThread()
+    {
+        QCoreApplication::postEvent(m_loop, new QEvent(QEvent::Quit));
+        m_thread.join();
+    }
+    QThread *thread() const { return m_qthread; }
+
+private:
+    std::thread m_thread;
+    QThread *m_qthread = nullptr;
+    QEventLoop *m_loop = nullptr;
 };
 
 class tst_Objects : public QObject
@@ -176,6 +223,8 @@ private Q_SLOTS:
     void waitForSignal();
     void waitTimesOut();
     void emitFromLua();
+    void waitWhereLuaCannotYield();
+    void waitForAnotherRequestsEmission();
     void destroyedSignal();
     void signalArgumentsThatAreObjects();
 
@@ -590,7 +639,7 @@ void tst_Objects::threads()
         }));
     } else {
         counter = new Counter;
-        counter->moveToThread(&third);
+        counter->moveToThread(third.thread());
     }
     isle->exposeObject(u"counter"_s, counter);
     // Property reads, writes, methods and signals all run in the object's thread.
@@ -611,7 +660,7 @@ void tst_Objects::threads()
     if (where == u"lua"_s)
         isle->exec([counter](lua_State *) { delete counter; return QVariant(); });
     else if (where == u"third"_s)
-        QMetaObject::invokeMethod(counter, [counter] { delete counter; }, Qt::BlockingQueuedConnection);
+        runIn(counter, [counter] { delete counter; });
     else
         delete counter;
     try {
@@ -629,10 +678,9 @@ void tst_Objects::movedObjectIsFollowed()
     Counter counter;
     isle->exposeObject(u"counter"_s, &counter);
     QCOMPARE(isle->eval(u"return counter.threadName"_s), QVariant(u"main"_s));
-    counter.moveToThread(&third);
+    counter.moveToThread(third.thread());
     QCOMPARE(isle->eval(u"return counter.threadName"_s), QVariant(u"third"_s));
-    QMetaObject::invokeMethod(&counter, [&] { counter.moveToThread(QCoreApplication::instance()->thread()); },
-                              Qt::BlockingQueuedConnection);
+    runIn(&counter, [&] { counter.moveToThread(QCoreApplication::instance()->thread()); });
     QCOMPARE(isle->eval(u"return counter.threadName"_s), QVariant(u"main"_s));
 }
 
@@ -772,6 +820,32 @@ void tst_Objects::emitFromLua()
     QCOMPARE(pinged.at(0).at(1), QVariant(3));
     QVERIFY_THROWS_EXCEPTION(QIsleError, isle->eval(u"counter.pinged:emit('hi')"_s));
     QCOMPARE(isle->eval(u"return tostring(counter.pinged)"_s), QVariant(u"signal Counter.pinged(QString,int)"_s));
+}
+
+void tst_Objects::waitWhereLuaCannotYield()
+{
+    auto isle = QIsle::spawn();
+    Counter counter;
+    isle->exposeObject(u"counter"_s, &counter);
+    const QVariant message = isle->eval(
+            u"local ok, e = pcall(table.sort, {2, 1}, function(a, b) counter.pinged:wait(10) return a < b end) return e"_s);
+    QVERIFY2(message.toString().contains(u"cannot wait here"_s), qPrintable(message.toString()));
+}
+
+void tst_Objects::waitForAnotherRequestsEmission()
+{
+    // An object of the Lua thread: one request waits for its signal (the
+    // Lua thread is free meanwhile), another emits it.
+    QIsleOptions options;
+    options.maxConcurrentRequests = 0;
+    auto isle = QIsle::spawn({}, options);
+    auto *counter = qvariant_cast<Counter *>(isle->exec([](lua_State *) { return QVariant::fromValue(new Counter); }));
+    isle->exposeObject(u"counter"_s, counter);
+    QFuture<QVariant> waiting = isle->spawnEval(u"local ok, text, n = counter.pinged:wait(5000) return {ok, text, n}"_s);
+    QTest::qWait(20);
+    QCOMPARE(isle->eval(u"counter.pinged:emit('from B', 2) return true"_s), QVariant(true));
+    QCOMPARE(QIsle::waitFor(waiting), QVariant(QVariantList{true, u"from B"_s, qlonglong(2)}));
+    isle->exec([counter](lua_State *) { delete counter; return QVariant(); });
 }
 
 void tst_Objects::destroyedSignal()
