@@ -54,6 +54,10 @@ struct WaitState
     Async::AwaitWatcher *watcher = nullptr;           // Kind::Future
     std::optional<Async::TimerMap::iterator> wake;   // Kind::Timer, or a bounded External wait
     std::function<void()> withdraw;                   // Kind::External: leave the queue it waits in
+    // Kind::External, filled by whoever ends the wait (channels, select):
+    int index = 0;        // which channel of a select (0: none, the timeout)
+    bool ok = false;      // a value was delivered (else: the channel closed)
+    long long slot = 0;   // where it waits in the channel (the value, or a sender's)
 };
 
 // A coroutine that the scheduler resumes from the worker: a request's own Lua
@@ -99,4 +103,17 @@ struct Fiber
     std::vector<Frame> frames;
     // Script coroutines suspended in this fiber's wait (their status is "normal").
     std::vector<lua_State *> parked;
+
+    bool isTask = false;      // an isle.spawn task (else a request's own fiber)
+    Fiber *joining = nullptr; // the task this fiber waits for in task:join()
+};
+
+// The Lua value of an isle.spawn task (userdata "isle.task"). Its user value
+// holds the outcome once the task ended: {n = count, results...} or
+// {error object}. Lua thread only.
+struct TaskHandle
+{
+    enum class End { Running, Returned, Failed, Canceled };
+    Fiber *fiber = nullptr; // while it runs
+    End end = End::Running;
 };

@@ -178,6 +178,65 @@ int Scheduler::yield(lua_State *L, lua_KFunction k, lua_KContext ctx)
     return lua_yieldk(L, 0, ctx, k);
 }
 
+void Scheduler::waitExternal(std::function<void()> withdraw, std::optional<Clock::time_point> until)
+{
+    Fiber *f = m_running;
+    Q_ASSERT(f && f->wait.kind == WaitState::Kind::None);
+    f->wait = {};
+    f->wait.kind = WaitState::Kind::External;
+    f->wait.withdraw = std::move(withdraw);
+    if (until)
+        f->wait.wake = addTimer(*until, f, Async::TimerEntry::Kind::Wake);
+}
+
+WaitState Scheduler::takeOutcome(lua_State *L)
+{
+    WaitState wait = std::move(m_running->wait);
+    m_running->wait = {};
+    if (wait.outcome == WaitState::Outcome::Stop)
+        raiseStop(L);
+    StopControl::from(L).checkpoint(L); // a stop or pause that came meanwhile
+    return wait;
+}
+
+bool Scheduler::mustNotWait(lua_State *L)
+{
+    StopControl &stop = StopControl::from(L);
+    if (m_shutdownExpired && m_running && m_running->own)
+        m_running->own->cancel();
+    return stop.stopping() || stop.pendingStop().has_value();
+}
+
+void Scheduler::raiseStop(lua_State *L)
+{
+    StopControl &stop = StopControl::from(L);
+    RunningRequest *r = stop.current();
+    if (!r->stop) {
+        r->stop = stop.pendingStop().value_or(QIsleError::Kind::Cancelled);
+        r->stopRaisedAt = std::chrono::steady_clock::now();
+    }
+    stop.raiseStop(L);
+}
+
+void Scheduler::schedule(Fiber *f)
+{
+    f->wait = {};
+    f->state = Fiber::State::Ready;
+    m_ready.push_back(f);
+    if (!m_draining)
+        postReady();
+}
+
+void Scheduler::wake(Fiber *f)
+{
+    if (f->state != Fiber::State::Waiting || f->wait.kind != WaitState::Kind::External)
+        return;
+    f->wait.withdraw = nullptr;
+    if (f->wait.outcome == WaitState::Outcome::Pending)
+        f->wait.outcome = WaitState::Outcome::Value;
+    complete(f);
+}
+
 void Scheduler::clearWait()
 {
     if (m_running)
@@ -337,7 +396,8 @@ void Scheduler::makeReady(Fiber *f)
     }
     f->state = Fiber::State::Ready;
     m_ready.push_back(f);
-    postReady();
+    if (!m_draining)
+        postReady();
 }
 
 void Scheduler::postReady()

@@ -84,8 +84,23 @@ public:
     void awaitFuture(const QFuture<QVariant> &future);
     void sleepUntil(Clock::time_point until);
     int yield(lua_State *L, lua_KFunction k, lua_KContext ctx);
+    // A wait that another fiber ends with wake() (a join, a channel);
+    // withdraw takes it back when the waiter is stopped first, or when
+    // `until` passes (then the wait ends as it is: the waiter tells a
+    // timeout by what wake() would have filled in).
+    void waitExternal(std::function<void()> withdraw, std::optional<Clock::time_point> until = {});
     // Clears the running fiber's wait after k read it.
     void clearWait();
+    // In k: how the running fiber's wait ended (cleared); raises the stop
+    // when it ended with one, parks while the request is suspended.
+    WaitState takeOutcome(lua_State *L);
+    // Before a wait starts: whether the running request is stopping (then
+    // it waits no more: raiseStop()). Past shutdown's deadline for waits,
+    // cancels the request first.
+    bool mustNotWait(lua_State *L);
+    // Raises the running fiber's stop: the pending one (cancel, deadline),
+    // else a cancel (a task's own, its request's failure, shutdown).
+    [[noreturn]] static void raiseStop(lua_State *L);
     // A finished future's outcome, as a wait would read it.
     static void readOutcome(const QFuture<QVariant> &future, WaitState &wait);
 
@@ -101,6 +116,12 @@ public:
     // After lua_resume returned LUA_YIELD: whether it was a runtime yield
     // (and forget it).
     bool takeRuntimeYield();
+    // A new fiber (a task): ready, to be resumed after what is ready now.
+    void schedule(Fiber *f);
+    // Ends f's external wait (outcome Value) if it still waits.
+    void wake(Fiber *f);
+    // The worker drains now: new ready fibers need no wake-up event.
+    void setDraining(bool draining) { m_draining = draining; }
     // f came back from a resume with a runtime yield: it now waits.
     void parked(Fiber *f);
     // f is resumed now (it was ready).
@@ -144,6 +165,7 @@ private:
     Fiber *m_running = nullptr;
     bool m_runtimeYield = false;
     bool m_readyPosted = false;
+    bool m_draining = false;
     std::deque<Fiber *> m_ready;
     QSet<Fiber *> m_suspended; // waiting, ready or held
     Async::TimerMap m_timers;

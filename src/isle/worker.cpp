@@ -1,6 +1,8 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #include "isle/worker_p.h"
+#include "isle/fibers_p.h"
 
+#include "async/channels_p.h"
 #include "async/coroutines_p.h"
 #include "lualib/islelib_p.h"
 #include "isle/requestqueue_p.h"
@@ -35,23 +37,10 @@ const QString &Worker::argumentPath(int i)
     return formatted;
 }
 
-struct Worker::Job
+Worker::RequestFiber *Worker::rootOf(Fiber *fiber)
 {
-    Worker *worker;
-    Request *request;
-    QVariant result;
-};
-
-// An eval or call request in progress, on a Lua thread of its own.
-struct Worker::RequestFiber : Fiber
-{
-    std::unique_ptr<Request> request;
-    RunningRequest runningState;
-    Job job{nullptr, nullptr, {}};
-    ErrorRecord error;
-    int status = LUA_OK;  // of the request's protected call (fiberMain)
-    bool child = false;   // started for a waiting parent: not counted against the limit
-};
+    return fiber->isTask ? static_cast<TaskFiber *>(fiber)->root : static_cast<RequestFiber *>(fiber);
+}
 
 Worker::Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options)
     : m_queue(std::move(queue)), m_options(options), m_allocator(std::size_t(qMax<qsizetype>(0, options.memoryLimit))),
@@ -66,8 +55,8 @@ Worker::Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options)
 
 quint64 Worker::currentFiberSerial() const
 {
-    const Fiber *f = m_scheduler.running();
-    return f ? f->serial : 0;
+    Fiber *f = m_scheduler.running();
+    return f ? rootOf(f)->serial : 0;
 }
 
 Worker::~Worker()
@@ -101,10 +90,11 @@ void Worker::drain()
     if (m_draining)
         return;
     m_draining = true;
+    m_scheduler.setDraining(true);
     m_stop.burstBegin();
     for (;;) {
         if (Fiber *fiber = m_scheduler.takeReady()) {
-            resume(static_cast<RequestFiber *>(fiber), 0);
+            resume(fiber, -1);
             continue;
         }
         if (startNext())
@@ -117,8 +107,11 @@ void Worker::drain()
             m_queue->spinForWork(m_options.lowLatencySpin);
             batch = m_queue->takeBatch();
         }
-        if (batch.empty())
+        if (batch.empty()) {
+            if (m_scheduler.hasReady())
+                continue; // made ready just now (stopped at their waits)
             break;
+        }
         for (const auto &request : batch) {
             if (request->parent)
                 ++m_pendingChildren;
@@ -131,6 +124,7 @@ void Worker::drain()
             std::move(batch.begin(), batch.end(), std::back_inserter(m_pending));
     }
     m_stop.burstEnd();
+    m_scheduler.setDraining(false);
     m_draining = false;
 }
 
@@ -246,16 +240,27 @@ void Worker::start(std::unique_ptr<Request> request)
     resume(f, 1);
 }
 
-void Worker::resume(RequestFiber *f, int nargs)
+void Worker::resume(Fiber *fiber, int nargs)
 {
-    if (nargs == 0)
-        m_scheduler.resumed(f);
-    lua_State *co = f->thread;
-    m_queue->setRunning(&f->request->state, f->runningState.deadline);
-    m_scheduler.setRunning(f);
-    m_error = &f->error;
+    RequestFiber *root = rootOf(fiber);
+    TaskFiber *task = fiber->isTask ? static_cast<TaskFiber *>(fiber) : nullptr;
+    lua_State *co = fiber->thread;
+    if (nargs < 0) {
+        m_scheduler.resumed(fiber);
+        nargs = 0;
+        if (task && !task->started) {
+            task->started = true;
+            nargs = lua_gettop(co) - 1; // taskMain's: the handle, the function, its arguments
+        }
+    }
+    RunningRequest &running = *fiber->running;
+    if (task) // isle.emit numbers the request's results, whoever emits
+        running.nextResultIndex = root->runningState.nextResultIndex;
+    m_queue->setRunning(&root->request->state, running.deadline);
+    m_scheduler.setRunning(fiber);
+    m_error = task ? &task->error : &root->error;
     ++m_depth;
-    m_stop.begin(f->runningState, co);
+    m_stop.begin(running, co);
 
     int nresults = 0;
     int status = lua_resume(co, m_resumeFrom, nargs, &nresults);
@@ -269,44 +274,45 @@ void Worker::resume(RequestFiber *f, int nargs)
             status = LUA_ERRRUN;
         }
     }
-    if (!parked)
-        finish(f, status);
+    if (!parked) {
+        if (task)
+            endTask(task, status);
+        else
+            endMain(root, status);
+    }
 
-    m_stop.end(f->runningState);
+    m_stop.end(running);
+    if (task)
+        root->runningState.nextResultIndex = running.nextResultIndex;
     --m_depth;
     m_error = &m_execError;
     m_scheduler.setRunning(nullptr);
     m_queue->clearRunning();
 
     if (parked) {
-        if (!f->inProgressListed) {
-            f->inProgressListed = true;
-            m_queue->addInProgress(&f->request->state);
+        if (!root->inProgressListed) {
+            root->inProgressListed = true;
+            m_queue->addInProgress(&root->request->state);
         }
-        m_scheduler.parked(f);
+        m_scheduler.parked(fiber);
         return;
     }
-    // Back to the pool.
-    if (f->inProgressListed) {
-        f->inProgressListed = false;
-        m_queue->removeInProgress(&f->request->state);
+    m_scheduler.finished(fiber);
+    if (task) {
+        root->tasks.erase(std::find(root->tasks.begin(), root->tasks.end(), task));
+        task->root = nullptr;
+        task->own = nullptr;
+        task->running = nullptr;
+        task->handle = nullptr;
+        m_idleTasks.push_back(task);
     }
-    m_scheduler.finished(f);
-    m_inProgress.erase(std::find(m_inProgress.begin(), m_inProgress.end(), f));
-    if (!f->child)
-        --m_topLevelActive;
-    std::unique_ptr<Request> done = std::move(f->request);
-    f->own = nullptr;
-    f->running = nullptr;
-    f->job.request = nullptr;
-    f->job.result.clear();
-    m_idleFibers.push_back(f);
-    done->promise.finish();
+    if (root->mainDone && root->tasks.empty())
+        completeRequest(root);
 }
 
-// The request's outcome, while its stop state is still current (a stop is
-// the outcome whatever the script did after it).
-void Worker::finish(RequestFiber *f, int status)
+// The request's function ended, while its stop state is still current (a
+// stop is the outcome whatever the script did after it).
+void Worker::endMain(RequestFiber *f, int status)
 {
     lua_State *co = f->thread;
     Request &request = *f->request;
@@ -332,9 +338,59 @@ void Worker::finish(RequestFiber *f, int status)
         f->thread = nullptr;
         f->ref = LUA_NOREF;
     }
-    settle(request, f->runningState, error, f->job.result);
-    if (error)
+    f->mainDone = true;
+    f->mainError = std::move(error);
+    if (f->mainError)
         f->error = {};
+    // A request that fails or stops takes its tasks with it.
+    if ((f->mainError || f->runningState.stop) && !f->tasks.empty())
+        cancelGroup(f, nullptr);
+}
+
+// Every fiber of the group but `except` stops at its next wait (a task not
+// started yet, before it starts); isle.canceled() is true in them.
+void Worker::cancelGroup(RequestFiber *root, Fiber *except)
+{
+    if (!root->mainDone && root != except)
+        m_scheduler.stop(root);
+    for (TaskFiber *task : root->tasks) {
+        if (task != except)
+            m_scheduler.stop(task);
+    }
+}
+
+// The request's function and all its tasks ended: its future finishes.
+void Worker::completeRequest(RequestFiber *f)
+{
+    Request &request = *f->request;
+    RunningRequest outcome = f->runningState;
+    std::optional<QIsleError> error = f->mainError;
+    if (!outcome.stop)
+        outcome.stop = f->taskStop; // a stop that reached only its tasks (the function had returned)
+    if (f->groupError && outcome.stop != QIsleError::Kind::Timeout && !request.promise.isCanceled()) {
+        outcome.stop.reset(); // the function was canceled by the task's failure
+        error = f->groupError;
+    }
+    settle(request, outcome, error, f->job.result);
+
+    if (f->inProgressListed) {
+        f->inProgressListed = false;
+        m_queue->removeInProgress(&request.state);
+    }
+    m_inProgress.erase(std::find(m_inProgress.begin(), m_inProgress.end(), f));
+    if (!f->child)
+        --m_topLevelActive;
+    std::unique_ptr<Request> done = std::move(f->request);
+    f->own = nullptr;
+    f->running = nullptr;
+    f->job.request = nullptr;
+    f->job.result.clear();
+    f->mainDone = false;
+    f->mainError.reset();
+    f->groupError.reset();
+    f->taskStop.reset();
+    m_idleFibers.push_back(f);
+    done->promise.finish();
 }
 
 std::chrono::milliseconds Worker::timeoutOf(const Request &request) const
@@ -653,6 +709,8 @@ void Worker::openLibraries(lua_State *L)
     Safety::openLibraries(L, m_options.libraries);
     m_stop.install(L, m_options, [queue = m_queue.get()] { return queue->stopPending(); });
     IsleLib::open(L);
+    openTasks(L);
+    Channels::open(L);
     AsyncCoroutines::install(L);
 
     // Fibers are resumed "from" a thread that stays parked one C call deep:

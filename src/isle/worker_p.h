@@ -89,6 +89,7 @@ protected:
 private:
     struct Job;
     struct RequestFiber;
+    struct TaskFiber;
     static int protectedRun(lua_State *L);
     static int messageHandler(lua_State *L);
     static int fiberMain(lua_State *L);
@@ -97,8 +98,24 @@ private:
     void drain();
     bool startNext();
     void start(std::unique_ptr<Request> request);
-    void resume(RequestFiber *fiber, int nargs);
-    void finish(RequestFiber *fiber, int status);
+    // Resumes a fiber: nargs for a request's start, -1 for a ready fiber.
+    void resume(Fiber *fiber, int nargs);
+    void endMain(RequestFiber *fiber, int status);
+    void endTask(TaskFiber *task, int status);
+    void completeRequest(RequestFiber *fiber);
+    void cancelGroup(RequestFiber *root, Fiber *except);
+    static RequestFiber *rootOf(Fiber *fiber);
+
+    // isle.spawn and the methods of its tasks (tasks.cpp).
+    void openTasks(lua_State *L);
+    static int luaSpawn(lua_State *L);
+    static int luaJoin(lua_State *L);
+    static int finishJoin(lua_State *L, int status, lua_KContext context);
+    static int luaCancel(lua_State *L);
+    static int luaDone(lua_State *L);
+    static int taskMain(lua_State *L);
+    static int finishTaskMain(lua_State *L, int status, lua_KContext context);
+    static int pushTaskOutcome(lua_State *L, TaskHandle *handle);
     void stopSuspended();
     void run(Request &request);
     void settle(Request &request, const RunningRequest &running, const std::optional<QIsleError> &error,
@@ -129,6 +146,8 @@ private:
     int m_topLevelActive = 0;   // of them, those that count against maxConcurrentRequests
     std::vector<std::unique_ptr<RequestFiber>> m_fiberPool; // every fiber made; idle ones listed below
     std::vector<RequestFiber *> m_idleFibers;
+    std::vector<std::unique_ptr<TaskFiber>> m_taskPool; // every task fiber made
+    std::vector<TaskFiber *> m_idleTasks;
     quint64 m_nextSerial = 1;
     bool m_draining = false;
     bool m_abortSeen = false;

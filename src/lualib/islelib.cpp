@@ -108,41 +108,19 @@ int emitResult(lua_State *L)
     return 0;
 }
 
-// Raises the running request's stop at a wait: the pending one (cancel,
-// deadline), or a cancel when none is pending (the shutdown deadline).
 [[noreturn]] void raiseStopAtWait(lua_State *L)
 {
-    StopControl &stop = StopControl::from(L);
-    RunningRequest *r = stop.current();
-    if (!r->stop) {
-        r->stop = stop.pendingStop().value_or(QIsleError::Kind::Cancelled);
-        r->stopRaisedAt = std::chrono::steady_clock::now();
-    }
-    stop.raiseStop(L);
+    Scheduler::raiseStop(L);
 }
 
-// Before a wait starts: a stopped request waits no more (its future is
-// canceled first, by the caller); past shutdown's deadline for waits, the
-// request is canceled.
 bool mustNotWait(lua_State *L)
 {
-    StopControl &stop = StopControl::from(L);
-    Scheduler &scheduler = Scheduler::from(L);
-    if (scheduler.shutdownExpired() && scheduler.running() && scheduler.running()->own)
-        scheduler.running()->own->cancel();
-    return stop.stopping() || stop.pendingStop().has_value();
+    return Scheduler::from(L).mustNotWait(L);
 }
 
-// The wait of the running fiber ended: take its outcome.
 WaitState takeOutcome(lua_State *L)
 {
-    Scheduler &scheduler = Scheduler::from(L);
-    WaitState wait = std::move(scheduler.running()->wait);
-    scheduler.clearWait();
-    if (wait.outcome == WaitState::Outcome::Stop)
-        raiseStopAtWait(L);
-    StopControl::from(L).checkpoint(L); // a stop or pause that came meanwhile
-    return wait;
+    return Scheduler::from(L).takeOutcome(L);
 }
 
 // An awaited future's outcome, as the script sees it: result 0 (nil when
