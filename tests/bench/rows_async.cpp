@@ -207,10 +207,48 @@ void async(Bench::Table &table)
         Bench::judge(r, QStringLiteral("≤ 200 ms"), r.stats.median > 0 && r.stats.median <= 200);
         table.add(r);
     }
-    table.addUnavailable(QStringLiteral("12i"), QStringLiteral("isle.spawn + task:join"), QStringLiteral("not built yet"));
-    table.addUnavailable(QStringLiteral("12j"), QStringLiteral("Lua-only coroutine ping-pong"), QStringLiteral("not built yet"));
-    table.addUnavailable(QStringLiteral("12k"), QStringLiteral("isle.channel send/recv pairs between two tasks"),
-                         QStringLiteral("not built yet"));
+    // 12i: a task's whole life.
+    {
+        const int n = s.scale(100000, 20000);
+        const QString chunk = QStringLiteral("local f = function(x) return x end local t = os.clock()\n"
+                                             "for i = 1, %1 do isle.spawn(f, i):join() end\n"
+                                             "return (os.clock() - t) * 1e6 / %1").arg(n);
+        Measured m = Bench::repeated(s.pairs, [&] { return one->eval(chunk).toDouble(); });
+        table.add(Bench::makeRow(QStringLiteral("12i"), QStringLiteral("isle.spawn(f, i):join(), one after another"),
+                                 QStringLiteral("us/task"), m, {},
+                                 QStringLiteral("spawn, the spawner waits in join, the task runs and ends, the join returns")));
+    }
+    // 12j/12k: values handed between two coroutines, Lua's own beside a channel.
+    {
+        const int n = s.scale(500000, 100000);
+        const QString coroutines = QStringLiteral(
+                "local co = coroutine.wrap(function() while true do coroutine.yield(1) end end)\n"
+                "local t = os.clock() for i = 1, %1 do co() end return %1 / (os.clock() - t)").arg(n);
+        const QString rendezvous = QStringLiteral(
+                "local ch = isle.channel()\n"
+                "local t = os.clock()\n"
+                "isle.spawn(function() for i = 1, %1 do ch:send(i) end end)\n"
+                "for i = 1, %1 do ch:recv() end return %1 / (os.clock() - t)").arg(n);
+        const QString buffered = QStringLiteral(
+                "local ch = isle.channel(64)\n"
+                "local t = os.clock()\n"
+                "isle.spawn(function() for i = 1, %1 do ch:send(i) end end)\n"
+                "for i = 1, %1 do ch:recv() end return %1 / (os.clock() - t)").arg(n);
+        auto [lua, channel] = Bench::paired([&] { return one->eval(coroutines).toDouble(); },
+                                            [&] { return one->eval(rendezvous).toDouble(); });
+        auto big = Bench::paired([&] { return one->eval(coroutines).toDouble(); },
+                                 [&] { return one->eval(buffered).toDouble(); }).second;
+        table.add(Bench::makeRow(QStringLiteral("12j"), QStringLiteral("Lua-only coroutine ping-pong (wrap: resume + yield)"),
+                                 QStringLiteral("pairs/s"), lua, {}, QStringLiteral("the floor: Lua's own switch; each yield is a C++ throw in Debian's C++ Lua")));
+        table.add(Bench::makeRow(QStringLiteral("12k"),
+                                 QStringLiteral("isle.channel() rendezvous: a task sends, the request receives"),
+                                 QStringLiteral("pairs/s"), channel, QStringLiteral("12j"),
+                                 QStringLiteral("every pair: two fiber switches through the worker")));
+        table.add(Bench::makeRow(QStringLiteral("12l"),
+                                 QStringLiteral("isle.channel(64) buffered: a task sends, the request receives"),
+                                 QStringLiteral("pairs/s"), big, QStringLiteral("12j"),
+                                 QStringLiteral("a switch per 64 values")));
+    }
     one->shutdown();
     unlimited->shutdown();
 }
