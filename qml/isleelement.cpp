@@ -65,6 +65,10 @@ QFuture<QVariant> IsleElement::submit(const std::function<QFuture<QVariant>(QIsl
         try {
             m_isle = QIsle::spawn({}, options);
             connect(m_isle.get(), &QIsle::printed, this, &IsleElement::printed);
+            for (const auto &[name, object] : std::as_const(m_exposed)) {
+                if (object)
+                    m_isle->exposeObject(name, object);
+            }
         } catch (const QIsleError &e) {
             m_spawnError = e; // every request fails with it until the options change
         }
@@ -76,6 +80,13 @@ QFuture<QVariant> IsleElement::submit(const std::function<QFuture<QVariant>(QIsl
     promise.setException(*m_spawnError);
     promise.finish();
     return promise.future();
+}
+
+void IsleElement::exposeObject(const QString &name, QObject *object)
+{
+    m_exposed.append({name, QPointer<QObject>(object)});
+    if (m_isle)
+        m_isle->exposeObject(name, object);
 }
 
 QIsleJob *IsleElement::adopt(QFuture<QVariant> future)

@@ -5,6 +5,7 @@
 #include <QIsle/qislejob.h>
 
 #include <QtCore/QObject>
+#include <QtCore/QPointer>
 #include <QtQml/qqmlregistration.h>
 
 #include <memory>
@@ -62,6 +63,12 @@ public:
     // Closes the VM now (running jobs end canceled); the next request opens a
     // fresh one.
     Q_INVOKABLE void restart();
+    // Makes a Lua global (dotted names make tables) for a QML or C++ object:
+    // scripts read and write its properties, call its methods and connect to
+    // its signals, each in the object's (the GUI) thread (QIsle::exposeObject).
+    // The object is referenced weakly; a restarted VM gets it again.
+    //     Isle { id: lua; Component.onCompleted: lua.exposeObject("ui.label", label) }
+    Q_INVOKABLE void exposeObject(const QString &name, QObject *object);
 
 Q_SIGNALS:
     void librariesChanged();
@@ -80,5 +87,6 @@ private:
     int m_timeout = 0;
     int m_running = 0;
     std::unique_ptr<QIsle> m_isle;
+    QList<std::pair<QString, QPointer<QObject>>> m_exposed; // given again to a new VM
     std::optional<QIsleError> m_spawnError; // the options do not start a VM
 };

@@ -91,14 +91,82 @@ Item {
     Isle {
         id: lua
         onPrinted: text => root.append(text, "print")
+        // What scripts may drive, in the GUI thread: the stage's colour, its
+        // text, its list and its button (try `ui.stage.color = "tomato"`).
+        Component.onCompleted: {
+            lua.exposeObject("ui.stage", stage)
+            lua.exposeObject("ui.label", stageLabel)
+            lua.exposeObject("ui.list", stageList)
+            lua.exposeObject("ui.button", stageButton)
+        }
     }
 
     ListModel { id: outputModel }
+
+    // ui.list:add(text), ui.list:clear(), ui.list.count
+    QtObject {
+        id: stageList
+        objectName: "stageList"
+        readonly property int count: stageItems.count
+        function add(text: string) { stageItems.append({ "text": text }) }
+        function clear() { stageItems.clear() }
+    }
+    ListModel { id: stageItems }
 
     ColumnLayout {
         anchors.fill: parent
         anchors.margins: 8
         spacing: 6
+
+        // A small stage that scripts drive (ui.*).
+        Rectangle {
+            id: stage
+            objectName: "stage"
+            Layout.fillWidth: true
+            Layout.preferredHeight: 56
+            radius: 4
+            color: "#2d2f33"
+            RowLayout {
+                anchors.fill: parent
+                anchors.margins: 8
+                spacing: 8
+                Label {
+                    id: stageLabel
+                    objectName: "stageLabel"
+                    Layout.preferredWidth: 220
+                    elide: Text.ElideRight
+                    color: "white"
+                    font.pixelSize: 15
+                    text: qsTr("ui.label.text = \"...\"")
+                }
+                ListView {
+                    Layout.fillWidth: true
+                    Layout.fillHeight: true
+                    orientation: ListView.Horizontal
+                    spacing: 4
+                    clip: true
+                    model: stageItems
+                    delegate: Rectangle {
+                        required property string text
+                        height: ListView.view.height
+                        width: itemText.implicitWidth + 16
+                        radius: 3
+                        color: "#3c4043"
+                        Text {
+                            id: itemText
+                            anchors.centerIn: parent
+                            color: "#e8eaed"
+                            text: parent.text
+                        }
+                    }
+                }
+                Button {
+                    id: stageButton
+                    objectName: "stageButton"
+                    text: qsTr("ui.button")
+                }
+            }
+        }
 
         Rectangle {
             Layout.fillWidth: true
