@@ -1,6 +1,7 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #include "mainwindow.h"
 
+#include "canvas.h"
 #include "consoleline.h"
 #include "luaeditor.h"
 #include "valuetext.h"
@@ -38,6 +39,7 @@ constexpr Example Examples[] = {
     {"stream", "A stream of results"},
     {"infinite", "An infinite loop to stop"},
     {"error", "A script with an error on line 7"},
+    {"canvas", "Draw on the application's canvas"},
 };
 
 QPlainTextEdit *textPane(const QString &name, QWidget *parent)
@@ -115,8 +117,15 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
     bottom->addWidget(titled(tr("Errors"), m_errors));
     bottom->setStretchFactor(0, 3);
     bottom->setStretchFactor(1, 2);
+    // The application object scripts drive, beside the editor.
+    m_canvas = new Canvas;
+    auto *top = new QSplitter(Qt::Horizontal);
+    top->addWidget(m_editor);
+    top->addWidget(titled(tr("Canvas (Lua: canvas)"), m_canvas));
+    top->setStretchFactor(0, 3);
+    top->setStretchFactor(1, 2);
     auto *split = new QSplitter(Qt::Vertical);
-    split->addWidget(m_editor);
+    split->addWidget(top);
     split->addWidget(bottom);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 2);
@@ -166,6 +175,9 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
     options.threadName = QStringLiteral("panel-lua");
     m_isle = QIsle::spawn({}, options);
     connect(m_isle.get(), &QIsle::printed, this, &MainWindow::appendOutput);
+    // Scripts use the canvas directly; every access runs here, in the GUI thread.
+    m_isle->exposeObject(QStringLiteral("canvas"), m_canvas);
+    connect(m_isle.get(), &QIsle::handlerFailed, this, &MainWindow::showError);
 
     buildMenus();
     setState(State::Idle);

@@ -10,6 +10,7 @@
 
 #include <memory>
 
+class Canvas;
 class ConsoleLine;
 class LuaEditor;
 class QLabel;
@@ -34,6 +35,8 @@ public:
 
     State state() const { return m_state; }
     LuaEditor *editor() const { return m_editor; }
+    // The application object scripts draw on (Lua: `canvas`).
+    Canvas *canvas() const { return m_canvas; }
 
     // The examples under :/examples, by name: progress, stream, infinite, error.
     static QStringList exampleNames();
@@ -56,6 +59,7 @@ private:
     void flushOutput();
 
     LuaEditor *m_editor = nullptr;
+    Canvas *m_canvas = nullptr;
     QPushButton *m_run = nullptr;
     QPushButton *m_stop = nullptr;
     QPushButton *m_pause = nullptr;
