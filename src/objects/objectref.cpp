@@ -44,17 +44,23 @@ public:
         switch (v.typeId()) {
         case QMetaType::QVariantList: {
             const auto &list = *static_cast<const QVariantList *>(v.constData());
-            return memo(list.isEmpty(), list.isDetached() ? nullptr : list.constData(),
+            if (list.isEmpty())
+                return std::nullopt;
+            return memo(false, list.isDetached() ? nullptr : list.constData(),
                         [&] { return walkList(list, depth); });
         }
         case QMetaType::QVariantMap: {
             const auto &map = *static_cast<const QVariantMap *>(v.constData());
-            return memo(map.isEmpty(), map.isDetached() ? nullptr : &map.cbegin().value(),
+            if (map.isEmpty()) // (an empty map may have no data: no begin() to look at)
+                return std::nullopt;
+            return memo(false, map.isDetached() ? nullptr : &map.cbegin().value(),
                         [&] { return walkMap(map, depth); });
         }
         case QMetaType::QVariantHash: {
             const auto &hash = *static_cast<const QVariantHash *>(v.constData());
-            return memo(hash.isEmpty(), hash.isDetached() ? nullptr : &hash.cbegin().value(),
+            if (hash.isEmpty())
+                return std::nullopt;
+            return memo(false, hash.isDetached() ? nullptr : &hash.cbegin().value(),
                         [&] { return walkMap(hash, depth); });
         }
         default:
