@@ -1,11 +1,13 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 //
-// A Lua console in Qt Quick: qisle-qml-console [--run LINE]...
+// A Lua console in Qt Quick: qisle-qml-console [--run LINE]... [--screenshot FILE]
 // Each --run line is typed into the console at start (for demos and
 // screenshots).
 #include <QtCore/QCommandLineParser>
 #include <QtGui/QGuiApplication>
+#include <QtCore/QTimer>
 #include <QtQml/QQmlApplicationEngine>
+#include <QtQuick/QQuickWindow>
 #include <QtQuickControls2/QQuickStyle>
 
 // Generated into QIsle::Qml: referencing it keeps the library linked, and
@@ -24,6 +26,11 @@ int main(int argc, char **argv)
     const QCommandLineOption run(QStringLiteral("run"), QStringLiteral("Type LINE into the console at start."),
                                  QStringLiteral("LINE"));
     parser.addOption(run);
+    const QCommandLineOption screenshot(QStringLiteral("screenshot"),
+                                        QStringLiteral("Save the window to FILE after 3 s, then quit "
+                                                       "(QT_QPA_PLATFORM=offscreen QT_QUICK_BACKEND=software work)."),
+                                        QStringLiteral("file"));
+    parser.addOption(screenshot);
     parser.process(app);
 
     if (qEnvironmentVariableIsEmpty("QT_QUICK_CONTROLS_STYLE"))
@@ -33,5 +40,14 @@ int main(int argc, char **argv)
     QObject::connect(&engine, &QQmlApplicationEngine::objectCreationFailed, &app,
                      [] { QCoreApplication::exit(1); }, Qt::QueuedConnection);
     engine.load(QUrl(QStringLiteral("qrc:/Main.qml")));
+    if (parser.isSet(screenshot)) {
+        QTimer::singleShot(3000, &app, [&engine, file = parser.value(screenshot)] {
+            auto *window = engine.rootObjects().isEmpty() ? nullptr
+                                                          : qobject_cast<QQuickWindow *>(engine.rootObjects().constFirst());
+            if (!window || !window->grabWindow().save(file))
+                qCritical("cannot write %s", qPrintable(file));
+            QCoreApplication::quit();
+        });
+    }
     return app.exec();
 }

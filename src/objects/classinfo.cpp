@@ -142,6 +142,11 @@ const EnumInfo *ClassInfo::enumFor(QMetaType type) const
 void ClassInfo::build(const QMetaObject *mo)
 {
     m_className = mo->className();
+    // QML names its types' meta-objects "Button_QMLTYPE_6", "Main_QML_12".
+    for (const char *suffix : {"_QMLTYPE_", "_QML_"}) {
+        if (const qsizetype at = m_className.indexOf(suffix); at > 0)
+            m_className.truncate(at);
+    }
     for (const QMetaObject *m = mo; m; m = m->superClass())
         m_chain.append(QByteArray(m->className()));
 

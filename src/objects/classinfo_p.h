@@ -79,7 +79,11 @@ public:
     // Thread-safe; the meta-object must be alive during the call.
     static const ClassInfo *of(const QMetaObject *mo);
 
+    // The name messages use: the class, or for a QML type its QML name
+    // ("Button", not "Button_QMLTYPE_6").
     const QByteArray &className() const { return m_className; }
+    // The meta-object's own class name (what inherits() compares).
+    const QByteArray &metaClassName() const { return m_chain.constFirst(); }
     // nullptr: no such member.
     const MemberInfo *member(const QByteArray &name) const;
     // Whether this class is `className` or derives from it.

@@ -679,7 +679,7 @@ int callMethod(lua_State *L)
             h = static_cast<ObjectHandle *>(lua_touserdata(L, 1));
         lua_pop(L, 1);
     }
-    if (!h || (h->cls != cls && !h->cls->inherits(cls->className())))
+    if (!h || (h->cls != cls && !h->cls->inherits(cls->metaClassName())))
         fail(QStringLiteral("%1: call it on a %2, as obj:%3(...)")
                      .arg(m->path, QString::fromLatin1(cls->className()), QString::fromLatin1(m->name)));
     if (int results = 0; callFast(L, h, m, &results))

@@ -42,8 +42,9 @@ TestCase {
         verify(stage && label && list && button)
 
         console_.submit("ui.label.text = 'from Lua' ui.stage.color = 'tomato' ui.list:add('one') ui.list:add('two')")
+        // The script's writes arrive one by one (each a call into the GUI thread).
         tryCompare(label, "text", "from Lua", 5000)
-        compare(stage.color.toString(), "#ff6347")
+        tryVerify(() => stage.color.toString() === "#ff6347", 5000, stage.color.toString())
         tryCompare(list, "count", 2, 5000)
 
         // Reads come back as Lua values.
