@@ -94,6 +94,13 @@ struct QIsleOptions
     /// at time slices). A request submitted by code running for a waiting
     /// request (a child) may run while its parent waits, whatever this is.
     int maxConcurrentRequests = 1;
+    /// Turns for CPU-bound scripts; 0 (the default) = off. When other
+    /// requests or tasks are ready to run, a request or task that ran this
+    /// long without waiting is paused at its next instruction and continues
+    /// after them (at a place where it could wait; inside a C function such
+    /// as table.sort it runs on). Armed through the stop machinery: scripts
+    /// run at full speed while nobody else is ready.
+    std::chrono::milliseconds timeSlice{0};
 };
 
 Q_DECLARE_OPERATORS_FOR_FLAGS(QIsleOptions::Libraries)

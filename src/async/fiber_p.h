@@ -58,6 +58,7 @@ struct WaitState
     int index = 0;        // which channel of a select (0: none, the timeout)
     bool ok = false;      // a value was delivered (else: the channel closed)
     long long slot = 0;   // where it waits in the channel (the value, or a sender's)
+    bool sliced = false;  // not a wait: its time slice ended (it goes on where it was)
 };
 
 // A coroutine that the scheduler resumes from the worker: a request's own Lua

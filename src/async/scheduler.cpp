@@ -3,6 +3,7 @@
 
 #include "luautil/luaexception_p.h"
 #include "luautil/statecontext_p.h"
+#include "stop/stopcontrol_p.h"
 
 #include <QtCore/QCoreApplication>
 
@@ -223,6 +224,8 @@ void Scheduler::schedule(Fiber *f)
     f->wait = {};
     f->state = Fiber::State::Ready;
     m_ready.push_back(f);
+    if (m_readyFlag)
+        m_readyFlag->store(true, std::memory_order_relaxed);
     if (!m_draining)
         postReady();
 }
@@ -306,8 +309,31 @@ void Scheduler::parked(Fiber *f)
     }
     if (f->own && f->own->isSuspending())
         f->own->reportSuspended();
+    if (f->wait.sliced) {
+        f->state = Fiber::State::Ready;
+        m_sliced.push_back(f);
+        if (m_readyFlag)
+            m_readyFlag->store(true, std::memory_order_relaxed);
+        return;
+    }
     if (f->wait.outcome != WaitState::Outcome::Pending)
         complete(f);
+}
+
+bool Scheduler::releaseSliced()
+{
+    if (m_sliced.empty())
+        return false;
+    std::move(m_sliced.begin(), m_sliced.end(), std::back_inserter(m_ready));
+    m_sliced.clear();
+    return true;
+}
+
+void Scheduler::stopLocally(Fiber *f)
+{
+    if (f->running)
+        f->running->canceled = true;
+    stop(f);
 }
 
 void Scheduler::resumed(Fiber *f)
@@ -323,6 +349,8 @@ Fiber *Scheduler::takeReady()
     while (!m_ready.empty()) {
         Fiber *f = m_ready.front();
         m_ready.pop_front();
+        if (m_readyFlag && m_ready.empty() && m_sliced.empty())
+            m_readyFlag->store(false, std::memory_order_relaxed);
         if (f->state != Fiber::State::Ready)
             continue;
         // Held after its wait while its request is suspended.
@@ -371,6 +399,34 @@ void Scheduler::stop(Fiber *f)
     case Fiber::State::Running:
         break; // running: its own checks see the stop
     }
+}
+
+void Scheduler::setTimeSlice(std::chrono::milliseconds slice, std::function<bool()> othersWaiting,
+                             std::atomic<bool> *readyFlag)
+{
+    m_timeSlice = slice;
+    m_othersWaiting = std::move(othersWaiting);
+    m_readyFlag = readyFlag;
+}
+
+void Scheduler::sliceHook(lua_State *L)
+{
+    Scheduler &s = from(L);
+    Fiber *f = s.m_running;
+    if (!f || s.m_timeSlice.count() <= 0 || f->state != Fiber::State::Running)
+        return;
+    if (Clock::now() - s.m_sliceStart < s.m_timeSlice)
+        return;
+    if (s.m_ready.empty() && s.m_sliced.empty() && !(s.m_othersWaiting && s.m_othersWaiting()))
+        return;
+    if (!s.canWait(L) || StopControl::from(L).stopping())
+        return; // inside a C function (or stopping): it runs on
+    // A wait that has already ended: the fiber goes behind the ready ones.
+    f->wait = {};
+    f->wait.sliced = true;
+    f->wait.outcome = WaitState::Outcome::Value;
+    s.m_runtimeYield = true;
+    lua_yield(L, 0); // from a count hook: Lua goes on where it stopped
 }
 
 void Scheduler::setShutdownDeadline(Clock::time_point deadline)

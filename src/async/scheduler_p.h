@@ -14,6 +14,7 @@
 
 #include <QIsle/QIsleLua>
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <vector>
@@ -57,7 +58,13 @@ public:
     // --- What runs now.
     Fiber *running() const { return m_running; }
     // Worker: around one resume of f (nullptr after).
-    void setRunning(Fiber *f) { m_running = f; }
+    void setRunning(Fiber *f)
+    {
+        m_running = f;
+        if (f && m_timeSlice.count() > 0)
+            m_sliceStart = Clock::now();
+    }
+    Clock::time_point sliceStart() const { return m_sliceStart; }
 
     // Whether code running on L may wait: L is the innermost coroutine of
     // the running fiber, L can yield, and so could every coroutine between
@@ -120,6 +127,16 @@ public:
     void schedule(Fiber *f);
     // Ends f's external wait (outcome Value) if it still waits.
     void wake(Fiber *f);
+    // Time slices (QIsleOptions::timeSlice): othersWaiting tells whether a
+    // queued request could start now; readyFlag (read by the stop monitor's
+    // thread) is kept true while fibers are ready.
+    void setTimeSlice(std::chrono::milliseconds slice, std::function<bool()> othersWaiting,
+                      std::atomic<bool> *readyFlag);
+    std::chrono::milliseconds timeSlice() const { return m_timeSlice; }
+    // For StopControl::setAfterCheck: the hook looked and found no stop. A
+    // fiber past its slice while others are ready yields here (a runtime
+    // yield from the hook) and goes behind them, where it can wait.
+    static void sliceHook(lua_State *L);
     // The worker drains now: new ready fibers need no wake-up event.
     void setDraining(bool draining) { m_draining = draining; }
     // f came back from a resume with a runtime yield: it now waits.
@@ -130,11 +147,17 @@ public:
     // held instead (until resume() or cancel()).
     Fiber *takeReady();
     bool hasReady() const { return !m_ready.empty(); }
+    // Fibers paused by their time slice go behind everything else: they
+    // become ready when nothing else is (true when there were any).
+    bool releaseSliced();
     // f ended: drop what is left of its wait (timers, watchers).
     void finished(Fiber *f);
     // Stops f at its wait (cancel, deadline): the awaited future is canceled,
     // and f, made ready, raises the stop in its continuation.
     void stop(Fiber *f);
+    // A stop of f's own (a task's cancel, its group's failure): f stops at
+    // its wait, or, running on after a time slice, at its next check.
+    void stopLocally(Fiber *f);
     // Every fiber that waits, is ready or held (abort, shutdown deadline).
     QList<Fiber *> suspendedFibers() const { return m_suspended.values(); }
     // From now on (shutdown()), waits get until `deadline`.
@@ -166,7 +189,12 @@ private:
     bool m_runtimeYield = false;
     bool m_readyPosted = false;
     bool m_draining = false;
+    std::chrono::milliseconds m_timeSlice{0};
+    Clock::time_point m_sliceStart;
+    std::function<bool()> m_othersWaiting;
+    std::atomic<bool> *m_readyFlag = nullptr;
     std::deque<Fiber *> m_ready;
+    std::deque<Fiber *> m_sliced; // ready, after a time slice (see releaseSliced)
     QSet<Fiber *> m_suspended; // waiting, ready or held
     Async::TimerMap m_timers;
     QTimer m_timer;

@@ -198,8 +198,25 @@ bool RequestQueue::stopPending() const
     QMutexLocker lock(&m_mutex);
     if (!m_running)
         return false;
-    return m_running->isCanceled() || m_running->isSuspending()
-            || std::chrono::steady_clock::now() >= m_runningDeadline;
+    const auto now = std::chrono::steady_clock::now();
+    if (m_running->isCanceled() || m_running->isSuspending() || now >= m_runningDeadline
+        || m_runningCanceled.load(std::memory_order_relaxed))
+        return true;
+    const qint64 sliceEnd = m_sliceEnd.load(std::memory_order_relaxed);
+    return sliceEnd != std::numeric_limits<qint64>::max()
+            && now.time_since_epoch().count() >= sliceEnd
+            && (m_othersReady.load(std::memory_order_relaxed)
+                || (m_slotFree.load(std::memory_order_relaxed)
+                    && (m_queued.load(std::memory_order_relaxed) > 0 || m_heldByWorker.load(std::memory_order_relaxed))));
+}
+
+void RequestQueue::setSliceEnd(std::chrono::steady_clock::time_point end)
+{
+    m_sliceEnd.store(end == std::chrono::steady_clock::time_point::max()
+                             ? std::numeric_limits<qint64>::max()
+                             : qint64(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                              end.time_since_epoch()).count()),
+                     std::memory_order_relaxed);
 }
 
 std::chrono::steady_clock::time_point RequestQueue::tightenDeadline(std::chrono::steady_clock::time_point deadline)

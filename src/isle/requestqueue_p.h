@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -64,8 +65,25 @@ public:
     std::chrono::steady_clock::time_point tightenDeadline(std::chrono::steady_clock::time_point deadline);
     void restoreDeadline(std::chrono::steady_clock::time_point deadline);
     // Any thread: the running request must stop (canceled, past its
-    // deadline) or pause (suspend requested, not yet in effect).
+    // deadline) or pause (suspend requested, not yet in effect), or its time
+    // slice is over while others are ready (QIsleOptions::timeSlice).
     bool stopPending() const;
+    // Lua thread: the running fiber's time slice ends at `end` (max: never).
+    void setSliceEnd(std::chrono::steady_clock::time_point end);
+    // Fibers are ready (written by the scheduler), or a queued request could
+    // start now (a free slot): a time slice ends at its end.
+    std::atomic<bool> *othersReadyFlag() { return &m_othersReady; }
+    // Lua thread: whether another request may start now, and whether the
+    // worker holds requests taken from the queue, not started yet.
+    void setSlotFree(bool free, bool heldByWorker)
+    {
+        m_slotFree.store(free, std::memory_order_relaxed);
+        m_heldByWorker.store(heldByWorker, std::memory_order_relaxed);
+    }
+    // Lua thread: the running fiber has a stop of its own (a canceled task).
+    void setRunningCanceled(bool canceled) { m_runningCanceled.store(canceled, std::memory_order_relaxed); }
+    // Any thread: requests queued, not yet taken by the worker (no lock).
+    int queuedCount() const { return m_queued.load(std::memory_order_relaxed); }
     // The VM is being left behind: finish the running request's future, so
     // no caller waits for it forever.
     void abandon();
@@ -89,6 +107,11 @@ private:
     QFutureInterface<QVariant> *m_running = nullptr; // the worker's; valid until clearRunning()
     std::vector<QFutureInterface<QVariant> *> m_inProgress; // the worker's; valid until removed
     std::chrono::steady_clock::time_point m_closedAt;
+    std::atomic<qint64> m_sliceEnd{std::numeric_limits<qint64>::max()}; // steady clock, ns
+    std::atomic<bool> m_othersReady{false};
+    std::atomic<bool> m_slotFree{false};
+    std::atomic<bool> m_runningCanceled{false};
+    std::atomic<bool> m_heldByWorker{false};
     std::chrono::steady_clock::time_point m_runningDeadline;
     const int m_maxPending;
     std::atomic<int> m_waiting{0}; // pushed, not yet started (maxPending)

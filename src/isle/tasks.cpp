@@ -280,7 +280,7 @@ int Worker::luaCancel(lua_State *L)
         }
         StopControl::from(L).raiseStop(L);
     }
-    scheduler.stop(task);
+    scheduler.stopLocally(task);
     return 0;
 }
 

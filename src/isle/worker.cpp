@@ -51,6 +51,18 @@ Worker::Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options)
         m_context.attach(m_L);
         m_scheduler.attach(m_L);
     }
+    if (m_options.timeSlice.count() > 0) {
+        m_scheduler.setTimeSlice(m_options.timeSlice, [this] {
+            return slotFree() && (!m_pending.empty() || m_queue->queuedCount() > 0);
+        }, m_queue->othersReadyFlag());
+        m_stop.setAfterCheck(&Scheduler::sliceHook);
+    }
+}
+
+bool Worker::slotFree() const
+{
+    const int limit = m_options.maxConcurrentRequests;
+    return limit <= 0 || m_topLevelActive < limit;
 }
 
 quint64 Worker::currentFiberSerial() const
@@ -108,8 +120,8 @@ void Worker::drain()
             batch = m_queue->takeBatch();
         }
         if (batch.empty()) {
-            if (m_scheduler.hasReady())
-                continue; // made ready just now (stopped at their waits)
+            if (m_scheduler.hasReady() || m_scheduler.releaseSliced())
+                continue; // made ready just now (stopped at their waits), or after their slice
             break;
         }
         for (const auto &request : batch) {
@@ -150,8 +162,7 @@ bool Worker::startNext()
         QThread::currentThread()->quit();
         return true;
     }
-    const int limit = m_options.maxConcurrentRequests;
-    if (limit <= 0 || m_topLevelActive < limit) {
+    if (slotFree()) {
         request = std::move(m_pending.front());
         m_pending.pop_front();
     } else if (m_pendingChildren > 0) {
@@ -257,7 +268,13 @@ void Worker::resume(Fiber *fiber, int nargs)
     if (task) // isle.emit numbers the request's results, whoever emits
         running.nextResultIndex = root->runningState.nextResultIndex;
     m_queue->setRunning(&root->request->state, running.deadline);
+    if (running.canceled)
+        m_queue->setRunningCanceled(true);
     m_scheduler.setRunning(fiber);
+    if (m_options.timeSlice.count() > 0) {
+        m_queue->setSlotFree(slotFree(), !m_pending.empty());
+        m_queue->setSliceEnd(m_scheduler.sliceStart() + m_options.timeSlice);
+    }
     m_error = task ? &task->error : &root->error;
     ++m_depth;
     m_stop.begin(running, co);
@@ -288,6 +305,10 @@ void Worker::resume(Fiber *fiber, int nargs)
     m_error = &m_execError;
     m_scheduler.setRunning(nullptr);
     m_queue->clearRunning();
+    if (running.canceled)
+        m_queue->setRunningCanceled(false);
+    if (m_options.timeSlice.count() > 0)
+        m_queue->setSliceEnd(std::chrono::steady_clock::time_point::max());
 
     if (parked) {
         if (!root->inProgressListed) {
@@ -352,10 +373,10 @@ void Worker::endMain(RequestFiber *f, int status)
 void Worker::cancelGroup(RequestFiber *root, Fiber *except)
 {
     if (!root->mainDone && root != except)
-        m_scheduler.stop(root);
+        m_scheduler.stopLocally(root);
     for (TaskFiber *task : root->tasks) {
         if (task != except)
-            m_scheduler.stop(task);
+            m_scheduler.stopLocally(task);
     }
 }
 

@@ -97,6 +97,7 @@ private:
 
     void drain();
     bool startNext();
+    bool slotFree() const; // maxConcurrentRequests lets another request start
     void start(std::unique_ptr<Request> request);
     // Resumes a fiber: nargs for a request's start, -1 for a ready fiber.
     void resume(Fiber *fiber, int nargs);

@@ -7,14 +7,18 @@ namespace {
 // Hook mode: always on.
 void countHook(lua_State *L, lua_Debug *)
 {
-    StopControl::from(L).checkpoint(L);
+    StopControl &stop = StopControl::from(L);
+    stop.checkpoint(L);
+    stop.afterCheck(L);
 }
 
 // Signal mode: armed by the stop signal for one look, then gone.
 void armedHook(lua_State *L, lua_Debug *)
 {
     lua_sethook(L, nullptr, 0, 0);
-    StopControl::from(L).checkpoint(L);
+    StopControl &stop = StopControl::from(L);
+    stop.checkpoint(L);
+    stop.afterCheck(L);
 }
 
 } // namespace
@@ -86,7 +90,7 @@ std::optional<QIsleError::Kind> StopControl::pendingStop() const
     std::chrono::steady_clock::time_point now{};
     // An outer request's stop stops the nested ones too.
     for (RunningRequest *r = m_current; r; r = r->outer) {
-        if (r->promise->isCanceled())
+        if (r->canceled || r->promise->isCanceled())
             return QIsleError::Kind::Cancelled;
         if (r->deadline != std::chrono::steady_clock::time_point::max()) {
             if (now == std::chrono::steady_clock::time_point{})

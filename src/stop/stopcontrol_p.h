@@ -30,6 +30,7 @@ struct RunningRequest
     std::optional<QIsleError::Kind> stop; // set once the stop is being raised
     std::chrono::steady_clock::time_point stopRaisedAt;
     int nextResultIndex = 1;              // isle.emit(): result 0 is the return value
+    bool canceled = false;                // a stop of its own (async: a task's cancel, its group's failure)
     lua_State *previousRunning = nullptr; // StopSignal::running() before this request
 };
 
@@ -82,11 +83,21 @@ public:
     // Raises the stop error (the stop must be known to be pending).
     [[noreturn]] void raiseStop(lua_State *L);
 
+    // Called by the hook after each look that raised nothing (time slices:
+    // it may yield the running coroutine with lua_yield(L, 0)). nullptr: none.
+    void setAfterCheck(void (*afterCheck)(lua_State *)) { m_afterCheck = afterCheck; }
+    void afterCheck(lua_State *L)
+    {
+        if (m_afterCheck)
+            m_afterCheck(L);
+    }
+
 private:
     RunningRequest *m_current = nullptr;
     QIsleOptions::StopMode m_mode = QIsleOptions::StopMode::Hook;
     std::unique_ptr<StopSignal> m_signal; // Signal mode
     bool m_inBurst = false;
+    void (*m_afterCheck)(lua_State *) = nullptr;
 };
 
 // Keeps StopSignal::running() on the coroutine that runs Lua code now.

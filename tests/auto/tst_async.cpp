@@ -165,6 +165,12 @@ private Q_SLOTS:
     void shutdownCancelsLongWaits();
     void shutdownCancelsLateWaits();
 
+    // Time slices.
+    void timeSlice_data();
+    void timeSlice();
+    void timeSliceRunsOnInsideC();
+    void timeSliceOffByDefault();
+
     // Child requests.
     void childRequestOfAwaitingParent();
     void blockingChildFromHostFunction();
@@ -987,6 +993,65 @@ void tst_Async::shutdownCancelsLateWaits()
     QVERIFY(first.isFinished() && second.isFinished());
     QVERIFY(first.isCanceled());
     QVERIFY(second.isCanceled());
+}
+
+void tst_Async::timeSlice_data()
+{
+    QTest::addColumn<QString>("spinner");
+    QTest::addRow("request") << "local n = 0 while not flag do n = n + 1 end return 'spun'";
+    QTest::addRow("inside pcall") << "return select(2, pcall(function() while not flag do end return 'spun' end))";
+    QTest::addRow("inside a script coroutine")
+            << "return coroutine.wrap(function() while not flag do end return 'spun' end)()";
+    QTest::addRow("two tasks") << "local t = isle.spawn(function() while not flag do end end)\n"
+                                  "local u = isle.spawn(function() while not flag do end end)\n"
+                                  "t:join() u:join() return 'spun'";
+}
+
+void tst_Async::timeSlice()
+{
+    // Without slices the spinner would hold the Lua thread for good.
+    QFETCH(QString, spinner);
+    QIsleOptions options;
+    options.maxConcurrentRequests = 0;
+    options.timeSlice = std::chrono::milliseconds(5);
+    auto isle = QIsle::spawn({}, options);
+    isle->eval(QStringLiteral("flag = false"));
+    QFuture<QVariant> a = isle->spawnEval(spinner);
+    QFuture<QVariant> b = isle->spawnEval(QStringLiteral("flag = true return 'b'"));
+    QTRY_VERIFY_WITH_TIMEOUT(a.isFinished() && b.isFinished(), 10000);
+    QCOMPARE(QIsle::waitFor(b), QVariant(QStringLiteral("b")));
+    QCOMPARE(QIsle::waitFor(a), QVariant(QStringLiteral("spun")));
+}
+
+void tst_Async::timeSliceRunsOnInsideC()
+{
+    // Inside table.sort it cannot yield: the other request waits for the sort.
+    QIsleOptions options;
+    options.maxConcurrentRequests = 0;
+    options.timeSlice = std::chrono::milliseconds(2);
+    auto isle = QIsle::spawn({}, options);
+    isle->eval(QStringLiteral("sorted = false bRan = false"));
+    QFuture<QVariant> a = isle->spawnEval(QStringLiteral(
+            "local t = {} for i = 1, 300 do t[i] = (i * 37) % 300 end\n"
+            "table.sort(t, function(x, y) local s = 0 for i = 1, 300 do s = s + i end return x < y end)\n"
+            "sorted = true while not bRan do end return 'a'"));
+    QFuture<QVariant> b = isle->spawnEval(QStringLiteral("bRan = true return sorted"));
+    QTRY_VERIFY_WITH_TIMEOUT(a.isFinished() && b.isFinished(), 20000);
+    QCOMPARE(QIsle::waitFor(b), QVariant(true));
+    QCOMPARE(QIsle::waitFor(a), QVariant(QStringLiteral("a")));
+}
+
+void tst_Async::timeSliceOffByDefault()
+{
+    // Off: requests interleave only at waits.
+    auto isle = QIsle::spawn({}, concurrent(0));
+    isle->eval(QStringLiteral("trace = {}"));
+    QFuture<QVariant> a = isle->spawnEval(QStringLiteral(
+            "local t = os.clock() while os.clock() - t < 0.05 do end trace[#trace + 1] = 'a'"));
+    QFuture<QVariant> b = isle->spawnEval(QStringLiteral("trace[#trace + 1] = 'b'"));
+    QIsle::waitFor(a);
+    QIsle::waitFor(b);
+    QCOMPARE(isle->eval(QStringLiteral("return table.concat(trace)")), QVariant(QStringLiteral("ab")));
 }
 
 void tst_Async::childRequestOfAwaitingParent()

@@ -93,6 +93,7 @@ private Q_SLOTS:
     void badInput_data();
     void badInput();
     void manyTasks();
+    void cancelSlicedTask();
 };
 
 void tst_Tasks::joinReturnsAllResults()
@@ -460,6 +461,26 @@ void tst_Tasks::manyTasks()
                      "local ts = {} for i = 1, 2000 do ts[i] = isle.spawn(function(x) isle.sleep(0) return x end, i) end\n"
                      "local s = 0 for i = 1, 2000 do s = s + ts[i]:join() end return s")),
              QVariant(qlonglong(2000 * 2001 / 2)));
+}
+
+void tst_Tasks::cancelSlicedTask()
+{
+    // CPU-bound tasks taking turns (time slices) still stop when canceled,
+    // or when a sibling's failure cancels them.
+    QIsleOptions options;
+    options.timeSlice = std::chrono::milliseconds(5);
+    auto isle = QIsle::spawn({}, options);
+    QCOMPARE(isle->eval(QStringLiteral(
+                     "local t = isle.spawn(function() while true do end end)\n"
+                     "local u = isle.spawn(function() local n = 0 while n < 1e7 do n = n + 1 end return n end)\n"
+                     "local n = u:join() t:cancel()\n"
+                     "local ok, e = pcall(t.join, t) return n .. ' ' .. tostring(e:find('canceled') ~= nil)")),
+             QVariant(QStringLiteral("10000000 true")));
+    const QIsleError e = errorOf(isle->spawnEval(QStringLiteral(
+            "isle.spawn(function() while true do end end)\n"
+            "isle.spawn(function() local n = 0 while n < 1e6 do n = n + 1 end error('sibling failed', 0) end)\n"
+            "isle.sleep(1e9)")));
+    QCOMPARE(e.message(), QStringLiteral("sibling failed"));
 }
 
 QTEST_GUILESS_MAIN(tst_Tasks)
