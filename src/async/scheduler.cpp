@@ -91,24 +91,27 @@ void Scheduler::raiseCannotWait(lua_State *L, const char *what) const
 
 bool Scheduler::isFiberThread(lua_State *L) const
 {
-    if (m_running && m_running->thread == L)
-        return true;
-    for (const Fiber *f : m_suspended) {
-        if (f->thread == L)
-            return true;
-    }
-    return false;
+    return (m_running && m_running->thread == L) || m_heldThreads.contains(L);
 }
 
 bool Scheduler::isParked(lua_State *co) const
 {
-    for (const Fiber *f : m_suspended) {
-        for (lua_State *parked : f->parked) {
-            if (parked == co)
-                return true;
-        }
-    }
-    return false;
+    return m_heldCoroutines.contains(co);
+}
+
+void Scheduler::hold(Fiber *f)
+{
+    m_heldThreads.insert(f->thread);
+    for (lua_State *co : f->parked)
+        m_heldCoroutines.insert(co);
+}
+
+void Scheduler::release(Fiber *f)
+{
+    m_heldThreads.remove(f->thread);
+    for (lua_State *co : f->parked)
+        m_heldCoroutines.remove(co);
+    f->parked.clear();
 }
 
 void Scheduler::enter(lua_State *from, lua_State *co)
@@ -292,6 +295,7 @@ void Scheduler::parked(Fiber *f)
 {
     f->waited = true;
     m_suspended.insert(f);
+    hold(f);
     f->state = Fiber::State::Waiting;
     watchOwn(f);
     if (f->running && f->running->deadline != Clock::time_point::max())
@@ -340,7 +344,7 @@ void Scheduler::resumed(Fiber *f)
 {
     removeTimer(f->deadlineEntry);
     m_suspended.remove(f);
-    f->parked.clear();
+    release(f);
     f->state = Fiber::State::Running;
 }
 
@@ -375,9 +379,9 @@ void Scheduler::finished(Fiber *f)
     withdraw(f);
     removeTimer(f->deadlineEntry);
     m_suspended.remove(f);
+    release(f);
     f->wait = {};
     f->frames.clear();
-    f->parked.clear();
     f->ownWatched = false;
     f->state = Fiber::State::Idle;
 }

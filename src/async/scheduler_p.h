@@ -168,6 +168,8 @@ protected:
 
 private:
     void complete(Fiber *f);
+    void hold(Fiber *f);
+    void release(Fiber *f);
     void makeReady(Fiber *f);
     void withdraw(Fiber *f);
     void watchOwn(Fiber *f);
@@ -196,6 +198,8 @@ private:
     std::deque<Fiber *> m_ready;
     std::deque<Fiber *> m_sliced; // ready, after a time slice (see releaseSliced)
     QSet<Fiber *> m_suspended; // waiting, ready or held
+    QSet<lua_State *> m_heldThreads;    // their threads
+    QSet<lua_State *> m_heldCoroutines; // script coroutines suspended in their waits
     Async::TimerMap m_timers;
     QTimer m_timer;
     std::optional<Clock::time_point> m_shutdownAt;
