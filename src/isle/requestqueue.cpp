@@ -14,6 +14,8 @@ RequestQueue::PushResult RequestQueue::push(std::unique_ptr<Request> &request)
     if (m_maxPending > 0 && m_waiting.load(std::memory_order_relaxed) >= m_maxPending)
         return PushResult::Full;
     m_waiting.fetch_add(1, std::memory_order_relaxed);
+    if (request->parent)
+        m_children.fetch_add(1, std::memory_order_relaxed);
     m_queue.push_back(std::move(request));
     m_queued.store(int(m_queue.size()), std::memory_order_release);
     wakeLocked();

@@ -37,6 +37,10 @@ public:
     // Lua thread: everything queued so far; empty marks the worker idle
     // (the next push posts a wake-up) unless markIdle is false.
     Batch takeBatch(bool markIdle = true);
+    // Lua thread: how many requests with a parent (children) were pushed
+    // since the last call. Counted by the pushing thread, so the worker needs
+    // not touch every queued request to know.
+    int takeChildCount() { return m_children.exchange(0, std::memory_order_acq_rel); }
     // Lua thread: spins up to `spin` for a request to arrive, without
     // taking the lock; true when one did (lowLatencySpin).
     bool spinForWork(std::chrono::microseconds spin) const;
@@ -116,6 +120,7 @@ private:
     const int m_maxPending;
     std::atomic<int> m_waiting{0}; // pushed, not yet started (maxPending)
     std::atomic<int> m_queued{0};  // m_queue.size(), readable without the lock
+    std::atomic<int> m_children{0}; // see takeChildCount()
     bool m_scheduled = false; // a wake-up is posted or the worker is draining
     bool m_closed = false;
     std::atomic<bool> m_aborted{false}; // read per request without the lock

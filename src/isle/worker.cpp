@@ -124,11 +124,12 @@ void Worker::drain()
                 continue; // made ready just now (stopped at their waits), or after their slice
             break;
         }
-        for (const auto &request : batch) {
-            if (request->parent)
-                ++m_pendingChildren;
-            else if (request->type == Request::Type::Shutdown)
-                m_scheduler.setShutdownDeadline(m_queue->closedAt() + m_options.shutdownTimeout);
+        // Not a look at every request here: each is touched first when it
+        // starts (a batch may be large, and cold in this CPU's cache).
+        m_pendingChildren += m_queue->takeChildCount();
+        if (!m_shutdownSeen && batch.back()->type == Request::Type::Shutdown) { // always the last
+            m_shutdownSeen = true;
+            m_scheduler.setShutdownDeadline(m_queue->closedAt() + m_options.shutdownTimeout);
         }
         if (m_pending.empty())
             m_pending.swap(batch);

@@ -152,6 +152,7 @@ private:
     quint64 m_nextSerial = 1;
     bool m_draining = false;
     bool m_abortSeen = false;
+    bool m_shutdownSeen = false;
 
     // Filled by the message handler / raise() for the error being raised:
     // the running fiber's own, or, for exec requests, m_execError.
