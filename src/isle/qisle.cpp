@@ -44,8 +44,9 @@ void keepAbandoned(QThread *thread)
 
 } // namespace
 
-IsleThread::IsleThread(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options, QIsle *isle)
-    : m_queue(std::move(queue)), m_options(options), m_isle(isle)
+IsleThread::IsleThread(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options,
+                       std::shared_ptr<PrintRelay> printRelay)
+    : m_queue(std::move(queue)), m_options(options), m_printRelay(std::move(printRelay))
 {
     setObjectName(options.threadName);
 }
@@ -53,7 +54,7 @@ IsleThread::IsleThread(std::shared_ptr<RequestQueue> queue, const QIsleOptions &
 void IsleThread::run()
 {
     Worker worker(m_queue, m_options);
-    QObject::connect(&worker, &Worker::printed, m_isle, &QIsle::printed, Qt::QueuedConnection);
+    worker.setPrintRelay(m_printRelay.get());
     m_worker = &worker;
     m_queue->attach(&worker);
     exec();
@@ -63,13 +64,14 @@ void IsleThread::run()
 
 QIslePrivate::QIslePrivate(QIsle *q, const QIsleOptions &options)
     : q(q), options(options), queue(std::make_shared<RequestQueue>(options.maxPending)),
-      thread(new IsleThread(queue, options, q))
+      printRelay(PrintRelay::create(q)), thread(new IsleThread(queue, options, printRelay))
 {
     objects = std::make_shared<IsleLink>(q, queue);
 }
 
 QIslePrivate::~QIslePrivate()
 {
+    printRelay->detach(); // an abandoned Lua thread may still print
     if (!abandoned)
         delete thread;
 }

@@ -5,6 +5,7 @@
 //  change without notice.
 #pragma once
 
+#include "isle/printrelay_p.h"
 #include "isle/requestqueue_p.h"
 
 #include <QIsle/qisle.h>
@@ -25,7 +26,7 @@ class IsleThread : public QThread
 {
     Q_OBJECT
 public:
-    IsleThread(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options, QIsle *isle);
+    IsleThread(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options, std::shared_ptr<PrintRelay> printRelay);
 
     // Lua thread only, while the thread runs.
     Worker *worker() const { return m_worker; }
@@ -36,7 +37,7 @@ protected:
 private:
     std::shared_ptr<RequestQueue> m_queue;
     const QIsleOptions m_options;
-    QIsle *m_isle; // only to connect printed; read before run() starts serving
+    const std::shared_ptr<PrintRelay> m_printRelay; // print() lines to QIsle::printed
     Worker *m_worker = nullptr;
 };
 
@@ -65,6 +66,7 @@ public:
     QIsle *q;
     const QIsleOptions options;
     std::shared_ptr<RequestQueue> queue;
+    std::shared_ptr<PrintRelay> printRelay; // made before the thread; detached by ~QIslePrivate
     IsleThread *thread; // owned, never reassigned; leaked on purpose when abandoned
     QMutex joinMutex;   // shutdown() and ~QIsle() may race
     bool joined = false;

@@ -543,7 +543,9 @@ void Worker::settle(Request &request, const RunningRequest &running, const std::
                                         QStringLiteral("request ran past its timeout of %1 ms")
                                                 .arg(timeoutOf(request).count())));
     } else if (error) {
-        promise.setException(*error);
+        // A copy of its own: the future's error shares nothing with this
+        // thread's, whose last reference may drop while a waiter reads it.
+        promise.setException(QIsleError(error->kind(), error->message(), error->traceback(), error->line()));
     } else {
         promise.addResult(result, 0); // see isle.emit: announces index 0 itself
     }

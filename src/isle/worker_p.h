@@ -7,6 +7,7 @@
 
 #include "async/scheduler_p.h"
 #include "lualib/allocator_p.h"
+#include "isle/printrelay_p.h"
 #include "luautil/statecontext_p.h"
 #include "stop/stopcontrol_p.h"
 #include "isle/request_p.h"
@@ -74,14 +75,17 @@ public:
     // the isle table. Called protected, by spawn()'s init request.
     void openLibraries(lua_State *L);
 
-    void emitPrinted(const QString &text) { Q_EMIT printed(text); }
+    // print(): to QIsle::printed through the relay (none: dropped).
+    void setPrintRelay(PrintRelay *relay) { m_printRelay = relay; }
+    void emitPrinted(const QString &text)
+    {
+        if (m_printRelay)
+            m_printRelay->push(text);
+    }
 
     // "args[i]", the root of a conversion error's path, without formatting
     // a string per call.
     static const QString &argumentPath(int i);
-
-Q_SIGNALS:
-    void printed(const QString &text);
 
 protected:
     bool event(QEvent *event) override;
@@ -136,6 +140,7 @@ private:
     lua_State *m_resumeFrom = nullptr; // see openLibraries()
     lua_State *m_active = nullptr;
     StopControl m_stop;
+    PrintRelay *m_printRelay = nullptr; // the isle's; outlives the worker (shared with IsleThread)
     Scheduler m_scheduler;
     StateContext m_context{this, &m_stop, &m_scheduler};
     int m_depth = 0; // requests running (nested ones count too)

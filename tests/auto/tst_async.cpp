@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -69,19 +70,18 @@ QFuture<QVariant> readyFuture(const QVariant &value)
     return promise.future();
 }
 
-// A future that finishes with value after ms, from a thread of its own.
+// A future that finishes with value after ms, from a thread of its own (a
+// plain std::thread: no Qt events of its own, only the future's).
 QFuture<QVariant> laterFuture(const QVariant &value, int ms)
 {
     auto promise = std::make_shared<QPromise<QVariant>>();
     promise->start();
     QFuture<QVariant> future = promise->future();
-    QThread *thread = QThread::create([promise, value, ms] {
-        QThread::msleep(ms);
+    std::thread([promise, value, ms] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
         promise->addResult(value);
         promise->finish();
-    });
-    QObject::connect(thread, &QThread::finished, thread, &QObject::deleteLater);
-    thread->start();
+    }).detach();
     return future;
 }
 

@@ -9,6 +9,7 @@
 #include <QtTest/QtTest>
 
 #include <memory>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -384,13 +385,11 @@ void tst_Tasks::tasksWaitForFuturesAndCoroutines()
         auto promise = std::make_shared<QPromise<QVariant>>();
         promise->start();
         QFuture<QVariant> f = promise->future();
-        QThread *t = QThread::create([promise, v = args.value(0)] {
-            QThread::msleep(5);
+        std::thread([promise, v = args.value(0)] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
             promise->addResult(v);
             promise->finish();
-        });
-        QObject::connect(t, &QThread::finished, t, &QObject::deleteLater);
-        t->start();
+        }).detach();
         return f;
     });
     QCOMPARE(isle->eval(QStringLiteral(

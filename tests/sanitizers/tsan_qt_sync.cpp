@@ -66,7 +66,10 @@ void _ZN20QFutureInterfaceBase14reportFinishedEv(void *self)
 {
     QISLE_REAL(void (*)(void *), _ZN20QFutureInterfaceBase14reportFinishedEv);
     __tsan_release(shared(self));
+    // Named: it posts the finished callout events (see tsan.supp).
+    QISLE_NAMED_FRAME(_ZN20QFutureInterfaceBase14reportFinishedEv);
     fn(self);
+    QISLE_END_NAMED_FRAME();
 }
 
 void _ZN20QFutureInterfaceBase15reportExceptionERK10QException(void *self, const void *e)
@@ -245,6 +248,25 @@ void _ZN20QFutureInterfaceBase16setProgressValueEi(void *self, int value)
     fn(self, value);
     QISLE_END_NAMED_FRAME();
     __tsan_release(shared(self));
+}
+
+// --- a watcher joins or leaves a future's output connections (a list inside
+// the future's private state, guarded by its futex-based mutex) while another
+// thread reports to them. Named, so that tsan.supp can name them.
+void _ZN18QFutureWatcherBase22connectOutputInterfaceEv(void *self)
+{
+    QISLE_REAL(void (*)(void *), _ZN18QFutureWatcherBase22connectOutputInterfaceEv);
+    QISLE_NAMED_FRAME(_ZN18QFutureWatcherBase22connectOutputInterfaceEv);
+    fn(self);
+    QISLE_END_NAMED_FRAME();
+}
+
+void _ZN18QFutureWatcherBase25disconnectOutputInterfaceEb(void *self, bool pendingAssignment)
+{
+    QISLE_REAL(void (*)(void *, bool), _ZN18QFutureWatcherBase25disconnectOutputInterfaceEb);
+    QISLE_NAMED_FRAME(_ZN18QFutureWatcherBase25disconnectOutputInterfaceEb);
+    fn(self, pendingAssignment);
+    QISLE_END_NAMED_FRAME();
 }
 
 } // extern "C"

@@ -1,0 +1,72 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+#include "isle/printrelay_p.h"
+
+#include <QIsle/qisle.h>
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QEvent>
+#include <QtCore/QObject>
+
+namespace {
+const QEvent::Type FlushEvent = QEvent::Type(QEvent::registerEventType());
+}
+
+class PrintRelay::Receiver : public QObject
+{
+public:
+    Receiver(std::shared_ptr<PrintRelay> relay, QIsle *isle) : QObject(isle), m_relay(std::move(relay)), m_isle(isle) { }
+
+protected:
+    bool event(QEvent *e) override
+    {
+        if (e->type() != FlushEvent)
+            return QObject::event(e);
+        m_relay->deliver(m_isle);
+        return true;
+    }
+
+private:
+    std::shared_ptr<PrintRelay> m_relay;
+    QIsle *m_isle; // the parent
+};
+
+std::shared_ptr<PrintRelay> PrintRelay::create(QIsle *isle)
+{
+    std::shared_ptr<PrintRelay> relay(new PrintRelay);
+    relay->m_receiver = new Receiver(relay, isle);
+    return relay;
+}
+
+void PrintRelay::push(const QString &line)
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (!m_receiver)
+        return;
+    m_lines.append(line);
+    if (!m_scheduled) {
+        m_scheduled = true;
+        // Under the lock: detach() cannot let the receiver go meanwhile.
+        QCoreApplication::postEvent(m_receiver, new QEvent(FlushEvent));
+    }
+}
+
+void PrintRelay::detach()
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_receiver = nullptr;
+    m_lines.clear();
+}
+
+void PrintRelay::deliver(QIsle *isle)
+{
+    QStringList lines;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        if (!m_receiver)
+            return;
+        lines.swap(m_lines);
+        m_scheduled = false;
+    }
+    for (const QString &line : std::as_const(lines))
+        Q_EMIT isle->printed(line);
+}

@@ -1,0 +1,44 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+//
+//  W A R N I N G
+//  This file is not part of the QIsle API: an implementation detail that may
+//  change without notice.
+#pragma once
+
+#include <QtCore/QStringList>
+
+#include <memory>
+#include <mutex>
+
+class QIsle;
+class QObject;
+
+// print() lines from the Lua thread to QIsle::printed in the QIsle's thread.
+// The lines wait in a mutex-guarded list; one data-less wake-up event per
+// burst (posted with QCoreApplication::postEvent, as the request queue does)
+// has the QIsle's thread emit them, in order. So a flood of prints costs one
+// event per burst, not one per line, and every hand-off of a line is a
+// mutex TSan can see (Qt's own queued-signal hand-off happens inside
+// uninstrumented Qt). Shared by the Lua thread and the QIsle: an abandoned
+// Lua thread may still print after the QIsle is gone.
+class PrintRelay : public std::enable_shared_from_this<PrintRelay>
+{
+public:
+    // Creates the receiver as a child of isle (it follows isle's thread).
+    static std::shared_ptr<PrintRelay> create(QIsle *isle);
+
+    // Lua thread: queues a line; the first of a burst posts the wake-up.
+    void push(const QString &line);
+    // The QIsle is going: nothing more is posted or emitted. Any thread.
+    void detach();
+
+private:
+    class Receiver;
+    PrintRelay() = default;
+    void deliver(QIsle *isle); // the receiver's thread
+
+    std::mutex m_mutex;
+    QStringList m_lines;          // guarded by m_mutex
+    QObject *m_receiver = nullptr; // guarded by m_mutex; nullptr once detached
+    bool m_scheduled = false;     // guarded by m_mutex: a wake-up is posted
+};
