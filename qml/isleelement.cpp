@@ -46,6 +46,26 @@ void IsleElement::setTimeout(int ms)
     Q_EMIT timeoutChanged();
 }
 
+void IsleElement::setMaxConcurrentRequests(int count)
+{
+    count = qMax(0, count);
+    if (m_maxConcurrentRequests == count)
+        return;
+    m_maxConcurrentRequests = count;
+    restart();
+    Q_EMIT maxConcurrentRequestsChanged();
+}
+
+void IsleElement::setTimeSlice(int ms)
+{
+    ms = qMax(0, ms);
+    if (m_timeSlice == ms)
+        return;
+    m_timeSlice = ms;
+    restart();
+    Q_EMIT timeSliceChanged();
+}
+
 void IsleElement::restart()
 {
     m_isle.reset();
@@ -61,6 +81,8 @@ QFuture<QVariant> IsleElement::submit(const std::function<QFuture<QVariant>(QIsl
                                                             : QIsleOptions::DefaultLibraries;
         options.memoryLimit = qsizetype(qMax<qint64>(0, m_memoryLimit));
         options.timeout = std::chrono::milliseconds(qMax(0, m_timeout));
+        options.maxConcurrentRequests = m_maxConcurrentRequests;
+        options.timeSlice = std::chrono::milliseconds(m_timeSlice);
         options.threadName = QStringLiteral("QIsle (QML)");
         try {
             m_isle = QIsle::spawn({}, options);

@@ -16,6 +16,7 @@
 // properties and signals follow the request.
 //
 //     Isle { id: lua; libraries: Isle.SandboxLibraries; timeout: 5000 }
+//     Isle { id: console; maxConcurrentRequests: 0; timeSlice: 25 } // side by side
 //     const job = lua.evaluate("return 6 * 7")
 //     job.finished.connect(() => console.log(job.result))
 class IsleElement : public QObject
@@ -25,6 +26,9 @@ class IsleElement : public QObject
     Q_PROPERTY(Libraries libraries READ libraries WRITE setLibraries NOTIFY librariesChanged)
     Q_PROPERTY(double memoryLimit READ memoryLimit WRITE setMemoryLimit NOTIFY memoryLimitChanged)
     Q_PROPERTY(int timeout READ timeout WRITE setTimeout NOTIFY timeoutChanged)
+    Q_PROPERTY(int maxConcurrentRequests READ maxConcurrentRequests WRITE setMaxConcurrentRequests
+                       NOTIFY maxConcurrentRequestsChanged)
+    Q_PROPERTY(int timeSlice READ timeSlice WRITE setTimeSlice NOTIFY timeSliceChanged)
     Q_PROPERTY(bool busy READ isBusy NOTIFY busyChanged)
 
 public:
@@ -45,6 +49,18 @@ public:
     // Milliseconds a request may run, 0 = no limit.
     int timeout() const { return m_timeout; }
     void setTimeout(int ms);
+    // How many jobs may be in progress at once (QIsleOptions::
+    // maxConcurrentRequests): 1 (the default) one after another, 0 no limit.
+    // Otherwise a job that waits (isle.sleep, a task, a channel, an async
+    // function's future) lets the next one run meanwhile; jobs interleave
+    // only at their waits (and time slices). Negative is 0.
+    int maxConcurrentRequests() const { return m_maxConcurrentRequests; }
+    void setMaxConcurrentRequests(int count);
+    // Milliseconds a CPU-bound job may run while others are ready before it
+    // takes its turn behind them (QIsleOptions::timeSlice); 0 = off,
+    // negative is 0.
+    int timeSlice() const { return m_timeSlice; }
+    void setTimeSlice(int ms);
 
     // Some job of this isle has not finished yet.
     bool isBusy() const { return m_running > 0; }
@@ -74,6 +90,8 @@ Q_SIGNALS:
     void librariesChanged();
     void memoryLimitChanged();
     void timeoutChanged();
+    void maxConcurrentRequestsChanged();
+    void timeSliceChanged();
     void busyChanged();
     // Lua's print(...), tab-joined, without the newline.
     void printed(const QString &text);
@@ -85,6 +103,8 @@ private:
     Libraries m_libraries = DefaultLibraries;
     qint64 m_memoryLimit = 0;
     int m_timeout = 0;
+    int m_maxConcurrentRequests = 1;
+    int m_timeSlice = 0;
     int m_running = 0;
     std::unique_ptr<QIsle> m_isle;
     QList<std::pair<QString, QPointer<QObject>>> m_exposed; // given again to a new VM

@@ -2,8 +2,11 @@
 //
 // A Lua REPL as lua.c has it: a bare expression shows its value, an open
 // block waits for more lines (">>"), Up/Down walk the history. Scripts run
-// on the isle's thread; the progress bar, Pause and Stop follow the current
-// job.
+// on the isle's thread, side by side: a line that sleeps or waits
+// (isle.sleep, tasks, channels) leaves the console free, and a CPU-bound
+// one takes turns with the others (timeSlice). Each running job has a row
+// with its progress, Pause and Stop; an answer that arrives after later
+// lines were typed names its input ("in[3]: ...").
 import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
@@ -12,16 +15,22 @@ import QIsle
 Item {
     id: root
 
-    // The job of the last line run: what the progress bar and buttons show.
+    // The job of the last line run.
     property Job currentJob: null
+    // The jobs still running, in the order they were typed: elements
+    // { job, number, text }, number as in in[N].
+    readonly property alias jobs: jobModel
     // Lines typed so far of a chunk that is not complete yet.
     property string pending: ""
     property var history: []
     property int historyIndex: 0
     // Inputs run so far: each is a chunk named in[N] in errors and tracebacks.
     property int inputCount: 0
-    // Lines fed by feed(), typed one by one as each job ends.
+    // Lines fed by feed(), typed one by one as each job ends, or after
+    // feedPatience ms if it still runs (a line that sleeps holds no others).
     property var feedQueue: []
+    property int feedPatience: 1000
+    property Job feedGaveUpOn: null
     readonly property alias output: outputModel
     readonly property alias isle: lua
 
@@ -44,34 +53,65 @@ Item {
             return
         }
         if (text.trim() !== "")
-            run(input.chunk)
+            run(input.chunk, text)
     }
 
-    // Types lines one after the other, each once the previous job ended.
+    // Types lines one after the other, each once the previous job ended (or
+    // ran for feedPatience ms).
     function feed(lines) {
         feedQueue = feedQueue.concat(lines)
         feedNext()
     }
 
     function feedNext() {
-        while (feedQueue.length > 0 && !(currentJob && currentJob.running))
+        while (feedQueue.length > 0) {
+            const job = currentJob
+            if (job && job.running && job !== feedGaveUpOn) {
+                if (!feedTimer.running) {
+                    feedTimer.job = job
+                    feedTimer.restart()
+                }
+                return
+            }
+            feedTimer.stop()
             submit(feedQueue.shift())
+        }
     }
 
-    function run(chunk) {
-        const job = lua.evaluate(chunk, "=in[" + (++inputCount) + "]")
+    function run(chunk, text) {
+        const number = ++inputCount
+        const job = lua.evaluate(chunk, "=in[" + number + "]")
         currentJob = job
-        job.resultEmitted.connect((index, value) => append("emit " + index + ": " + format(value), "emit"))
+        jobModel.append({ "job": job, "number": number, "text": text })
+        // Later lines were typed since: say which input this answer is for.
+        const tag = () => number < inputCount ? "in[" + number + "]: " : ""
+        job.resultEmitted.connect((index, value) => append(tag() + "emit " + index + ": " + format(value), "emit"))
         job.finished.connect(() => {
+            for (let i = 0; i < jobModel.count; ++i) {
+                if (jobModel.get(i).number === number) {
+                    jobModel.remove(i)
+                    break
+                }
+            }
             if (job.canceled)
-                append("stopped", "info")
+                append(tag() + "stopped", "info")
             else if (job.errorKind !== "")
-                append(job.errorKind + " error" + (job.errorLine > 0 ? " at line " + job.errorLine : "")
+                append(tag() + job.errorKind + " error" + (job.errorLine > 0 ? " at line " + job.errorLine : "")
                        + ": " + job.errorString, "error")
             else if (job.result !== undefined) // nil or no value: nothing, as print() in lua.c
-                append(format(job.result), "result")
+                append(tag() + format(job.result), "result")
             Qt.callLater(root.feedNext)
         })
+    }
+
+    Timer {
+        id: feedTimer
+        property Job job: null
+        interval: root.feedPatience
+        onTriggered: {
+            root.feedGaveUpOn = job
+            root.feedNext()
+        }
     }
 
     function format(value) {
@@ -90,6 +130,10 @@ Item {
 
     Isle {
         id: lua
+        // Side by side: a job that waits lets the others run, and one that
+        // computes takes turns every 25 ms while others are ready.
+        maxConcurrentRequests: 0
+        timeSlice: 25
         onPrinted: text => root.append(text, "print")
         // What scripts may drive, in the GUI thread: the stage's colour, its
         // text, its list and its button (try `ui.stage.color = "tomato"`).
@@ -102,6 +146,7 @@ Item {
     }
 
     ListModel { id: outputModel }
+    ListModel { id: jobModel }
 
     // ui.list:add(text), ui.list:clear(), ui.list.count
     QtObject {
@@ -114,6 +159,7 @@ Item {
     ListModel { id: stageItems }
 
     ColumnLayout {
+        objectName: "layout"
         anchors.fill: parent
         anchors.margins: 8
         spacing: 6
@@ -199,32 +245,59 @@ Item {
             }
         }
 
-        RowLayout {
+        // One row per running job: its input, progress, Pause and Stop.
+        ColumnLayout {
+            objectName: "jobList"
             Layout.fillWidth: true
-            ProgressBar {
-                id: progress
-                Layout.fillWidth: true
-                from: 0
-                to: root.currentJob && root.currentJob.progressMaximum > 0 ? root.currentJob.progressMaximum : 1
-                value: root.currentJob ? root.currentJob.progress : 0
-                indeterminate: root.currentJob !== null && root.currentJob.running
-                               && root.currentJob.progressMaximum === 0
-            }
-            Label {
-                text: root.currentJob ? root.currentJob.progressText : ""
-                Layout.minimumWidth: 120
-            }
-            Button {
-                objectName: "pauseButton"
-                text: root.currentJob && root.currentJob.suspended ? qsTr("Resume") : qsTr("Pause")
-                enabled: root.currentJob !== null && root.currentJob.running
-                onClicked: root.currentJob.suspended ? root.currentJob.resume() : root.currentJob.suspend()
-            }
-            Button {
-                objectName: "stopButton"
-                text: qsTr("Stop")
-                enabled: root.currentJob !== null && root.currentJob.running
-                onClicked: root.currentJob.cancel()
+            spacing: 2
+            visible: jobModel.count > 0
+            Repeater {
+                model: jobModel
+                delegate: RowLayout {
+                    id: row
+                    required property Job job
+                    required property int number
+                    required property string text
+                    objectName: "job" + number
+                    Layout.fillWidth: true
+                    Label {
+                        text: "in[" + row.number + "]"
+                        font.family: "monospace"
+                        color: "#8ab4f8"
+                        Layout.preferredWidth: 48
+                    }
+                    Label {
+                        text: row.text
+                        font.family: "monospace"
+                        elide: Text.ElideRight
+                        maximumLineCount: 1
+                        Layout.preferredWidth: 260
+                    }
+                    ProgressBar {
+                        Layout.fillWidth: true
+                        from: 0
+                        to: row.job.progressMaximum > 0 ? row.job.progressMaximum : 1
+                        value: row.job.progress
+                        indeterminate: row.job.running && row.job.progressMaximum === 0
+                    }
+                    Label {
+                        text: row.job.suspended ? qsTr("paused") : row.job.progressText
+                        elide: Text.ElideRight
+                        Layout.preferredWidth: 120
+                    }
+                    Button {
+                        objectName: "pauseButton"
+                        text: row.job.suspended ? qsTr("Resume") : qsTr("Pause")
+                        enabled: row.job.running
+                        onClicked: row.job.suspended ? row.job.resume() : row.job.suspend()
+                    }
+                    Button {
+                        objectName: "stopButton"
+                        text: qsTr("Stop")
+                        enabled: row.job.running
+                        onClicked: row.job.cancel()
+                    }
+                }
             }
         }
 
@@ -262,8 +335,9 @@ Item {
                 }
             }
             Label {
-                text: lua.busy ? qsTr("running") : qsTr("idle")
-                color: lua.busy ? "#e37400" : "#188038"
+                objectName: "status"
+                text: jobModel.count > 0 ? qsTr("%n running", "", jobModel.count) : qsTr("idle")
+                color: jobModel.count > 0 ? "#e37400" : "#188038"
             }
         }
     }

@@ -28,6 +28,17 @@ class QIsleJobPrivate;
 /// emitted results, then result / error* / canceled, then running (false);
 /// then failed() (only when the request failed, not when it was canceled),
 /// and finished() always last.
+///
+/// Jobs side by side: with QIsleOptions::maxConcurrentRequests other than 1,
+/// a job's request may be in progress beside other requests of the same isle
+/// (they take turns at their waits, and at QIsleOptions::timeSlice). Each job
+/// follows its own request only: its progress, results and error, and its
+/// cancel(), suspend() and resume() reach no other job. A job stays running
+/// while its request waits (for an async host function's future,
+/// isle.sleep, a task, a channel). cancel() reaches a waiting request at
+/// once: the future it waits for is canceled too, and the job finishes
+/// canceled; suspend() of a waiting request holds it after its wait until
+/// resume().
 class QISLE_EXPORT QIsleJob : public QObject
 {
     Q_OBJECT

@@ -1,7 +1,12 @@
 // QIsleJob: one request's future as properties and signals.
 #include <QIsle/QIsle>
 
+#include <QtCore/QMutex>
+#include <QtCore/QPromise>
 #include <QtTest/QtTest>
+
+#include <memory>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -20,6 +25,9 @@ private Q_SLOTS:
     void destroyedIsle();
     void alreadyFinishedFuture();
     void emptyJob();
+    void jobsSideBySide();
+    void cancelReachesAWait();
+    void suspendHoldsAfterTheWait();
 };
 
 namespace {
@@ -47,6 +55,45 @@ struct Recorder
         return t;
     }
 };
+// Futures the test finishes by hand: the async host function "gate" hands
+// out one per call (made on the Lua thread, finished from the test's).
+class Gates
+{
+public:
+    QIsle::AsyncHostFunction function()
+    {
+        return [this](const QVariantList &) {
+            auto promise = std::make_shared<QPromise<QVariant>>();
+            promise->start();
+            QMutexLocker lock(&m_mutex);
+            m_promises.push_back(promise);
+            return promise->future();
+        };
+    }
+    int count() const
+    {
+        QMutexLocker lock(&m_mutex);
+        return int(m_promises.size());
+    }
+    std::shared_ptr<QPromise<QVariant>> at(int i) const
+    {
+        QMutexLocker lock(&m_mutex);
+        return m_promises.at(std::size_t(i));
+    }
+
+private:
+    mutable QMutex m_mutex;
+    std::vector<std::shared_ptr<QPromise<QVariant>>> m_promises;
+};
+
+std::unique_ptr<QIsle> concurrentIsle(Gates &gates)
+{
+    QIsleOptions options;
+    options.maxConcurrentRequests = 0;
+    auto isle = QIsle::spawn({}, options);
+    isle->registerAsyncFunction(QStringLiteral("gate"), gates.function());
+    return isle;
+}
 } // namespace
 
 void tst_Job::result()
@@ -243,6 +290,87 @@ void tst_Job::emptyJob()
     QVERIFY(!job.isRunning());
     QVERIFY(!job.isSuspended());
     QVERIFY(!finished.wait(50));
+}
+
+void tst_Job::jobsSideBySide()
+{
+    // maxConcurrentRequests = 0: while one job waits for an application
+    // future, the next runs and finishes; each job shows its own request.
+    Gates gates;
+    auto isle = concurrentIsle(gates);
+    QIsleJob waiting(isle->spawnEval(QStringLiteral("isle.progress(1, 2, 'waiting') return gate() .. '!'")));
+    QTRY_COMPARE_WITH_TIMEOUT(gates.count(), 1, 5000);
+    QIsleJob quick(isle->spawnEval(QStringLiteral("isle.progress(3, 3, 'quick') return 1 + 1")));
+    QSignalSpy quickFinished(&quick, &QIsleJob::finished);
+    QVERIFY(quickFinished.wait(5000));
+    QCOMPARE(quick.result(), QVariant(qlonglong(2)));
+    QCOMPARE(quick.progressText(), QStringLiteral("quick"));
+    QVERIFY(waiting.isRunning()); // still waiting for its future
+    QTRY_COMPARE_WITH_TIMEOUT(waiting.progressText(), QStringLiteral("waiting"), 5000);
+
+    gates.at(0)->addResult(QStringLiteral("answer"));
+    gates.at(0)->finish();
+    QSignalSpy waitingFinished(&waiting, &QIsleJob::finished);
+    QVERIFY(waitingFinished.wait(5000));
+    QCOMPARE(waiting.result(), QVariant(QStringLiteral("answer!")));
+    QCOMPARE(waiting.progress(), 1);
+    QCOMPARE(waiting.progressMaximum(), 2);
+}
+
+void tst_Job::cancelReachesAWait()
+{
+    // cancel() of a job whose request waits: the awaited future is canceled,
+    // the job ends canceled at once; a sleeping job beside it goes on.
+    Gates gates;
+    auto isle = concurrentIsle(gates);
+    QIsleJob waiting(isle->spawnEval(QStringLiteral("local v <close> = setmetatable({}, {__close = function() closed = true end}) "
+                                                    "return gate()")));
+    QTRY_COMPARE_WITH_TIMEOUT(gates.count(), 1, 5000);
+    QIsleJob sleeping(isle->spawnEval(QStringLiteral("isle.sleep(150) return 'slept'")));
+    QElapsedTimer timer;
+    timer.start();
+    Recorder recorder(&waiting);
+    waiting.cancel();
+    QSignalSpy finished(&waiting, &QIsleJob::finished);
+    QVERIFY(finished.wait(5000));
+    QVERIFY2(timer.elapsed() < 2000, "the stop reaches the wait at once");
+    QCOMPARE(recorder.tail(), (QStringList{u"canceled"_qs, u"stopped"_qs, u"finished"_qs}));
+    QVERIFY(waiting.isCanceled());
+    QCOMPARE(waiting.errorKind(), QString());
+    QTRY_VERIFY_WITH_TIMEOUT(gates.at(0)->isCanceled(), 5000); // the producer sees the cancel
+    QVERIFY(sleeping.isRunning());
+
+    QSignalSpy sleptFinished(&sleeping, &QIsleJob::finished);
+    QVERIFY(sleptFinished.wait(5000));
+    QCOMPARE(sleeping.result(), QVariant(QStringLiteral("slept")));
+    QVERIFY(!sleeping.isCanceled());
+    QCOMPARE(isle->eval(QStringLiteral("return closed")), QVariant(true));
+    gates.at(0)->finish();
+}
+
+void tst_Job::suspendHoldsAfterTheWait()
+{
+    // suspend() of a waiting job: the wait ends, the script stays parked
+    // until resume().
+    Gates gates;
+    auto isle = concurrentIsle(gates);
+    QIsleJob job(isle->spawnEval(QStringLiteral("local v = gate() after = true return v")));
+    QTRY_COMPARE_WITH_TIMEOUT(gates.count(), 1, 5000);
+    job.suspend();
+    QVERIFY(job.isSuspended());
+    gates.at(0)->addResult(7);
+    gates.at(0)->finish();
+    QTest::qWait(150);
+    QVERIFY(job.isRunning());
+    QVERIFY(!job.isFinished());
+    // Other requests run meanwhile: the parked one holds only itself.
+    QCOMPARE(isle->eval(QStringLiteral("return after")), QVariant());
+    job.resume();
+    QVERIFY(!job.isSuspended());
+    QSignalSpy finished(&job, &QIsleJob::finished);
+    QVERIFY(finished.wait(5000));
+    QCOMPARE(job.result(), QVariant(qlonglong(7)));
+    QCOMPARE(isle->eval(QStringLiteral("return after")), QVariant(true));
 }
 
 QTEST_GUILESS_MAIN(tst_Job)

@@ -54,10 +54,15 @@ TestCase {
 
         console_.submit("while true do end")
         tryCompare(console_.currentJob, "running", true, 5000)
-        // The buttons follow the current job.
-        const pause = findChild(console_, "pauseButton")
-        const stop = findChild(console_, "stopButton")
+        // The running job has a row of its own, with Pause and Stop.
+        tryVerify(() => findChild(console_, "job4") !== null, 5000)
+        waitForItemPolished(findChild(console_, "jobList"))
+        waitForItemPolished(findChild(console_, "layout"))
+        const row = findChild(console_, "job4")
+        const pause = findChild(row, "pauseButton")
+        const stop = findChild(row, "stopButton")
         verify(pause.enabled && stop.enabled)
+        compare(findChild(console_, "status").text, "1 running")
         mouseClick(pause)
         verify(console_.currentJob.suspended)
         compare(pause.text, "Resume")
@@ -66,7 +71,8 @@ TestCase {
         mouseClick(stop)
         tryCompare(console_.output, "count", 10, 5000)
         compare(console_.output.get(9).line, "stopped")
-        verify(!stop.enabled)
+        compare(console_.jobs.count, 0)
+        compare(findChild(console_, "status").text, "idle")
 
         // feed() types each line once the previous job ended; nil shows nothing.
         console_.feed(["a = 20", "a + 22", "nothing"])
@@ -90,5 +96,85 @@ TestCase {
         keyClick(Qt.Key_Return)
         tryCompare(console_.output, "count", 16, 5000)
         compare(console_.output.get(15).line, "42")
+    }
+
+    function createConsole() {
+        const component = Qt.createComponent(consoleUrl)
+        compare(component.status, Component.Ready, component.errorString())
+        return createTemporaryObject(component, testCase, { width: 640, height: 400 })
+    }
+
+    function jobNumbers(console_) {
+        const numbers = []
+        for (let i = 0; i < console_.jobs.count; ++i)
+            numbers.push(console_.jobs.get(i).number)
+        return numbers
+    }
+
+    // Clicks a button of the row of input number, once it is laid out.
+    function clickJobButton(console_, number, button) {
+        tryVerify(() => findChild(console_, "job" + number) !== null, 5000)
+        waitForItemPolished(findChild(console_, "jobList"))
+        waitForItemPolished(findChild(console_, "layout"))
+        const target = findChild(findChild(console_, "job" + number), button)
+        tryVerify(() => target.visible && target.width > 0, 5000)
+        mouseClick(target)
+    }
+
+    // A line that sleeps leaves the console free: later lines get their
+    // answers meanwhile, and a late answer names its input.
+    function test_sleepingLineDoesNotBlock() {
+        const console_ = createConsole()
+        console_.submit("isle.sleep(10000) return 'first'")
+        console_.submit("isle.sleep(200) return 'second'")
+        console_.submit("1 + 1")
+        tryVerify(() => lines(console_).indexOf("2") >= 0, 5000, lines(console_).join(" | "))
+        verify(console_.jobs.count >= 1)
+        compare(console_.jobs.get(0).number, 1)
+        verify(console_.jobs.get(0).job.running)
+        tryVerify(() => lines(console_).indexOf("in[2]: second") >= 0, 5000, lines(console_).join(" | "))
+        compare(jobNumbers(console_), [1])
+        compare(findChild(console_, "status").text, "1 running")
+        verify(lines(console_).indexOf("in[1]: first") < 0)
+
+        // Stop stops only its own job.
+        console_.submit("isle.sleep(10000) return 'fourth'")
+        compare(jobNumbers(console_), [1, 4])
+        clickJobButton(console_, 1, "stopButton")
+        tryVerify(() => lines(console_).indexOf("in[1]: stopped") >= 0, 5000, lines(console_).join(" | "))
+        compare(jobNumbers(console_), [4])
+        const fourth = console_.jobs.get(0).job
+        verify(fourth.running)
+        wait(50)
+        verify(fourth.running)
+        clickJobButton(console_, 4, "stopButton")
+        tryCompare(fourth, "running", false, 5000)
+        verify(fourth.canceled)
+        tryVerify(() => lines(console_).indexOf("stopped") >= 0, 5000) // the last input: no tag
+        compare(console_.jobs.count, 0)
+    }
+
+    // A line that computes takes turns with the others (timeSlice).
+    function test_busyLineTakesTurns() {
+        const console_ = createConsole()
+        console_.submit("spins = 0 while true do spins = spins + 1 end")
+        tryVerify(() => console_.jobs.count === 1 && console_.currentJob.running, 5000)
+        console_.submit("spins > 0")
+        tryVerify(() => lines(console_).indexOf("true") >= 0, 5000, lines(console_).join(" | "))
+        compare(jobNumbers(console_), [1])
+        clickJobButton(console_, 1, "stopButton")
+        tryVerify(() => lines(console_).indexOf("in[1]: stopped") >= 0, 5000, lines(console_).join(" | "))
+    }
+
+    // feed() does not wait for ever: a line still running after feedPatience
+    // ms lets the next one be typed.
+    function test_feedPastASleeper() {
+        const console_ = createConsole()
+        console_.feedPatience = 100
+        console_.feed(["isle.sleep(10000)", "6 * 7"])
+        tryVerify(() => lines(console_).indexOf("42") >= 0, 5000, lines(console_).join(" | "))
+        compare(jobNumbers(console_), [1])
+        console_.jobs.get(0).job.cancel()
+        tryVerify(() => console_.jobs.count === 0, 5000)
     }
 }

@@ -11,6 +11,8 @@ TestCase {
     Isle { id: limited; timeout: 100; memoryLimit: 4 * 1024 * 1024 }
     Isle { id: sandbox; libraries: Isle.SandboxLibraries }
     Isle { id: starved; memoryLimit: 1024 } // too little to open the libraries
+    Isle { id: concurrent; maxConcurrentRequests: 0; timeSlice: 20 } // jobs side by side
+    Isle { id: reconfigured }
     SignalSpy { id: printSpy; target: lua; signalName: "printed" }
     Component { id: spyComponent; SignalSpy {} }
     property Job typedJob: null // Job is a QML type (uncreatable)
@@ -200,5 +202,78 @@ TestCase {
         compare(finish(limited.evaluate("return kept")).result, 1)
         limited.timeout = 200 // a new VM at the next request
         compare(finish(limited.evaluate("return kept")).result, undefined)
+    }
+
+    function test_concurrentDefaults() {
+        compare(lua.maxConcurrentRequests, 1)
+        compare(lua.timeSlice, 0)
+        compare(concurrent.maxConcurrentRequests, 0)
+        compare(concurrent.timeSlice, 20)
+    }
+
+    // One after another by default: the second job starts when the first ends.
+    function test_oneAtATimeByDefault() {
+        const sleeping = lua.evaluate("isle.sleep(150) order = 'first'")
+        const next = finish(lua.evaluate("return order"))
+        compare(next.result, "first")
+        finish(sleeping)
+    }
+
+    // maxConcurrentRequests: 0: a job that sleeps lets the next one run.
+    function test_sleepingJobDoesNotBlock() {
+        const sleeping = concurrent.evaluate("isle.sleep(10000) return 'slept'")
+        const quick = finish(concurrent.evaluate("return 1 + 1"))
+        compare(quick.result, 2)
+        verify(sleeping.running)
+        verify(concurrent.busy)
+        sleeping.cancel()
+        finish(sleeping)
+        verify(sleeping.canceled)
+        tryCompare(concurrent, "busy", false, 5000)
+    }
+
+    // timeSlice: a CPU-bound job takes turns with the jobs that are ready.
+    function test_timeSliceLetsOthersIn() {
+        const spinning = concurrent.evaluate("isle.emit(0) while true do end")
+        spy(spinning, "resultEmitted").wait(5000)
+        const quick = finish(concurrent.evaluate("return 'answered'"))
+        compare(quick.result, "answered")
+        verify(spinning.running)
+        spinning.cancel()
+        finish(spinning)
+        verify(spinning.canceled)
+    }
+
+    // Each new value notifies and restarts the VM, as the other options do;
+    // the same value does nothing; a negative one is 0.
+    function test_concurrencyOptionsRestart() {
+        const maxSpy = spy(reconfigured, "maxConcurrentRequestsChanged")
+        const sliceSpy = spy(reconfigured, "timeSliceChanged")
+        finish(reconfigured.evaluate("kept = 1"))
+        const waiting = reconfigured.evaluate("isle.sleep(10000)")
+        reconfigured.maxConcurrentRequests = 4
+        compare(maxSpy.count, 1)
+        finish(waiting)
+        verify(waiting.canceled)
+        compare(finish(reconfigured.evaluate("return kept")).result, undefined)
+        reconfigured.maxConcurrentRequests = 4
+        compare(maxSpy.count, 1)
+
+        finish(reconfigured.evaluate("kept = 2"))
+        reconfigured.timeSlice = 15
+        compare(sliceSpy.count, 1)
+        compare(finish(reconfigured.evaluate("return kept")).result, undefined)
+
+        reconfigured.maxConcurrentRequests = -3
+        compare(reconfigured.maxConcurrentRequests, 0)
+        reconfigured.timeSlice = -1
+        compare(reconfigured.timeSlice, 0)
+        compare(maxSpy.count, 2)
+        compare(sliceSpy.count, 2)
+        // The new options are in force: a sleeper no longer holds the VM.
+        const sleeper = reconfigured.evaluate("isle.sleep(10000)")
+        compare(finish(reconfigured.evaluate("return 'beside'")).result, "beside")
+        sleeper.cancel()
+        finish(sleeper)
     }
 }
