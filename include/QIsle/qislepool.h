@@ -79,8 +79,9 @@ private:
 /// Each request goes to the unleased isle with the fewest requests queued or
 /// running (ties: a spawned isle before a cold slot, then the lowest index);
 /// checkout() lends a whole isle to one holder, for sessions that keep state.
-/// Registered functions reach every isle, and every isle's print() reaches
-/// printed().
+/// Registered functions and exposed objects reach every isle (isles spawned
+/// later too), and every isle's print() and failed signal handler reach
+/// printed() and handlerFailed().
 ///
 /// Every member may be called from any thread at once. Signals are delivered
 /// in the thread the pool lives in. A blocking call (eval, call, exec) made on
@@ -157,6 +158,24 @@ public:
     /// spawned later (there init runs first, then the registrations in the
     /// order they were made).
     void registerFunction(const QString &name, QIsle::HostFunction fn);
+    /// QIsle::registerAsyncFunction() on every isle, as registerFunction().
+    void registerAsyncFunction(const QString &name, QIsle::AsyncHostFunction fn);
+    /// QIsle::registerFunction() with a context on every isle, as
+    /// registerFunction(): fn runs in the thread `context` lives in, whichever
+    /// isle's script calls it. context is referenced weakly, once, here: an
+    /// isle spawned after it was destroyed still gets the function, and a call
+    /// raises the Lua error containing "destroyed". A null context means the
+    /// Lua thread of the calling isle.
+    void registerFunction(const QString &name, QObject *context, QIsle::HostFunction fn);
+    /// QIsle::registerAsyncFunction() with a context on every isle, as the
+    /// registerFunction() with a context above.
+    void registerAsyncFunction(const QString &name, QObject *context, QIsle::AsyncHostFunction fn);
+    /// QIsle::exposeObject() on every isle, as registerFunction(): each isle
+    /// gets a Lua value for object, every access runs in object's thread.
+    /// object is referenced weakly, once, here: on an isle spawned after it
+    /// was destroyed the global exists and using it raises the Lua error
+    /// containing "destroyed". Returns without waiting.
+    void exposeObject(const QString &name, QObject *object);
 
     /// @name Leases
     /// An isle is free when it is neither leased nor has requests queued or
@@ -166,9 +185,14 @@ public:
     /// next need. After shutdown() they return an empty lease.
     ///@{
 
-    /// Lends a free isle; blocks until one is free.
+    /// Lends a free isle; blocks until one is free. Meanwhile the calling
+    /// thread runs the calls that scripts post to its objects (context
+    /// functions, exposed objects), and no other events, as QIsle's blocking
+    /// calls do: a script holding the isle checkout() waits for may call into
+    /// this thread without deadlock.
     [[nodiscard]] QIsleLease checkout();
-    /// checkout(), giving up with an empty lease after timeout; timeout <= 0
+    /// checkout(), giving up with an empty lease after timeout (running the
+    /// calls posted to this thread meanwhile, as checkout()); timeout <= 0
     /// is tryCheckout().
     [[nodiscard]] QIsleLease checkout(std::chrono::milliseconds timeout);
     /// A free isle now, or an empty lease.
@@ -195,6 +219,10 @@ public:
 Q_SIGNALS:
     /// Lua's print(...) on any of the pool's isles, as QIsle::printed().
     void printed(const QString &text);
+    /// A Lua handler connected to a signal (obj.sig:connect(fn)) on any of
+    /// the pool's isles failed, as QIsle::handlerFailed(); delivered in the
+    /// pool's thread, in order with printed().
+    void handlerFailed(const QIsleError &error);
 
 private:
     QIslePool();

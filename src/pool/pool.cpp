@@ -1,7 +1,11 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #include "pool/pool_p.h"
 
+#include "objects/mailbox_p.h"
+#include "objects/objectlib_p.h"
+
 #include <QtCore/QCoreApplication>
+#include <QtCore/QLoggingCategory>
 #include <QtCore/QEventLoop>
 
 #include <algorithm>
@@ -35,11 +39,33 @@ constexpr std::size_t ExactScanLimit = 16;
 // one is told when it finishes.
 constexpr qint64 CheckoutPollMs = 1;
 
+Q_LOGGING_CATEGORY(lcPool, "qisle.pool")
+
+// A registration of the objects layer (a context function, an exposed
+// object) on one isle, as QIsle's own registrations are made: inline on the
+// isle's own Lua thread, else queued ahead of later requests. The object
+// was referenced weakly once, when the pool was asked: a replay on an isle
+// spawned later never touches a pointer that may be gone.
+void registerOn(QIsle &isle, bool onItsLuaThread, const char *what, const QString &name, QIsle::ExecFunction fn)
+{
+    if (onItsLuaThread) {
+        try {
+            isle.exec(std::move(fn));
+        } catch (const QIsleError &e) {
+            qCWarning(lcPool, "%s('%s'): %s", what, qPrintable(name), qPrintable(e.message()));
+        }
+        return;
+    }
+    const QFuture<QVariant> future = isle.spawnExec(std::move(fn));
+    if (future.isFinished() && future.isCanceled())
+        qCWarning(lcPool, "%s('%s'): the isle is shut down", what, qPrintable(name));
+}
+
 } // namespace
 
 QIslePoolPrivate::QIslePoolPrivate(QIslePool *q, QIsle::Init init, const QIslePoolOptions &options)
     : size(options.size > 0 ? options.size : std::max(1, QThread::idealThreadCount())),
-      options(options), init(std::move(init)), printed(new PrintedForwarder(q)), relay(std::make_shared<PoolRelay>(this)),
+      options(options), init(std::move(init)), forwarder(new SignalForwarder(q)), relay(std::make_shared<PoolRelay>(this)),
       slots(size_t(size))
 {
 }
@@ -70,15 +96,17 @@ std::shared_ptr<QIsle> QIslePoolPrivate::spawnIsle(QThread *&luaThread)
         throw QIsleError(QIsleError::Kind::Init, QString::fromLocal8Bit(e.what()));
     }
     luaThread = seen; // written before spawn() returned
-    PrintedForwarder *forwarder;
+    SignalForwarder *sink;
     {
         Lock lock(mutex);
-        forwarder = printed;
+        sink = forwarder;
     }
     // Before the isle moves: init's prints, still queued, are forwarded too.
-    if (forwarder) {
-        QObject::connect(isle.get(), &QIsle::printed, forwarder,
-                         [forwarder](const QString &text) { forwarder->push(text); }, Qt::DirectConnection);
+    if (sink) {
+        QObject::connect(isle.get(), &QIsle::printed, sink,
+                         [sink](const QString &text) { sink->pushPrinted(text); }, Qt::DirectConnection);
+        QObject::connect(isle.get(), &QIsle::handlerFailed, sink,
+                         [sink](const QIsleError &error) { sink->pushFailure(error); }, Qt::DirectConnection);
     }
     relay->adopt(isle.get());
     std::shared_ptr<PoolRelay> r = relay;
@@ -199,7 +227,7 @@ void QIslePoolPrivate::installLocked(int index, std::shared_ptr<QIsle> isle, QTh
     ++slot.generation;
     // Queued behind init, in the order they were made, ahead of any request.
     for (const Registration &registration : registrations)
-        registration(*slot.isle);
+        registration(*slot.isle, false); // spawned elsewhere: never on its Lua thread
 }
 
 void QIslePoolPrivate::startSpawnLocked(int index)
@@ -248,7 +276,7 @@ void QIslePoolPrivate::spawnInBackground(int index, std::list<Spawner>::iterator
                 held->state = HeldRequest::State::Done;
         }
         self->done = true;
-        changed.notify_all();
+        changedLocked();
     }
     finishCanceled(canceled);
     if (error)
@@ -276,9 +304,10 @@ void QIslePoolPrivate::addRegistration(Registration registration)
     Lock lock(mutex);
     if (shut)
         return;
+    const QThread *current = QThread::currentThread();
     for (PoolSlot &slot : slots) {
         if (slot.isle) // leased ones too; spawning ones get it in installLocked
-            registration(*slot.isle);
+            registration(*slot.isle, slot.luaThread == current);
     }
     registrations.push_back(std::move(registration));
 }
@@ -297,6 +326,7 @@ QIsleLease QIslePoolPrivate::leaseLocked(int index)
 
 QIsleLease QIslePoolPrivate::checkout(QDeadlineTimer deadline, bool wait)
 {
+    std::shared_ptr<ThreadMailbox> mailbox; // this thread's, once it waits
     Lock lock(mutex);
     for (;;) {
         if (shut)
@@ -348,14 +378,14 @@ QIsleLease QIslePoolPrivate::checkout(QDeadlineTimer deadline, bool wait)
                     serveWaitingLocked(cold, none);
                     startSpawnLocked(cold);
                 }
-                changed.notify_all();
+                changedLocked();
                 throw;
             }
             lock.lock();
             if (shut) { // shut down meanwhile: no lease
                 slot.leased = false;
                 slot.state = PoolSlot::State::Cold;
-                changed.notify_all();
+                changedLocked();
                 lock.unlock();
                 isle.reset();
                 return {};
@@ -374,11 +404,26 @@ QIsleLease QIslePoolPrivate::checkout(QDeadlineTimer deadline, bool wait)
             if (poll < until)
                 until = poll;
         }
-        if (until.isForever())
-            changed.wait(lock);
-        else
-            changed.wait_until(lock, until.deadline<std::chrono::steady_clock>());
+        // Sleep in this thread's mailbox: a script that holds the isle we
+        // wait for may call into this thread (no deadlock, as QIsle's
+        // blocking calls). Registered before the lock goes, so no change
+        // made after `seen` is missed.
+        if (!mailbox)
+            mailbox = ThreadMailbox::current();
+        const quint64 seen = changes.load(std::memory_order_relaxed);
+        sleepers.push_back(mailbox);
+        lock.unlock();
+        mailbox->waitUntil([this, seen] { return changes.load(std::memory_order_acquire) != seen; }, until);
+        lock.lock();
+        sleepers.erase(std::find(sleepers.begin(), sleepers.end(), mailbox));
     }
+}
+
+void QIslePoolPrivate::changedLocked()
+{
+    changes.fetch_add(1, std::memory_order_release);
+    for (const std::shared_ptr<ThreadMailbox> &sleeper : sleepers)
+        sleeper->notify();
 }
 
 void QIslePoolPrivate::release(QIsleLeasePrivate &lease)
@@ -394,7 +439,7 @@ void QIslePoolPrivate::release(QIsleLeasePrivate &lease)
             slot.leased = false;
             // Requests waiting in the pool come before a blocked checkout.
             serveWaitingLocked(lease.slot, canceled);
-            changed.notify_all();
+            changedLocked();
         }
     }
     finishCanceled(canceled);
@@ -414,7 +459,7 @@ void QIslePoolPrivate::discard(QIsleLeasePrivate &lease)
             startSpawnLocked(lease.slot);
             HeldList none; // the slot is Spawning: waiting requests become pending on it
             serveWaitingLocked(lease.slot, none);
-            changed.notify_all();
+            changedLocked();
         }
     }
     // The last references: ~QIsle runs now (in the relay thread) and cancels
@@ -469,7 +514,7 @@ void QIslePoolPrivate::shutdown(bool aborting)
                 slot.pending.clear();
             }
         }
-        changed.notify_all(); // blocked checkouts give up
+        changedLocked(); // blocked checkouts give up
     }
     finishFailed(failed, poolShutdownError());
 
@@ -521,33 +566,47 @@ void QIslePoolPrivate::shutdown(bool aborting)
 void QIslePoolPrivate::detach()
 {
     Lock lock(mutex);
-    printed = nullptr; // deleted with the pool, its parent
+    forwarder = nullptr; // deleted with the pool, its parent
 }
 
-PrintedForwarder::PrintedForwarder(QIslePool *pool) : QObject(pool), m_pool(pool) { }
+SignalForwarder::SignalForwarder(QIslePool *pool) : QObject(pool), m_pool(pool) { }
 
-void PrintedForwarder::push(const QString &text)
+void SignalForwarder::pushPrinted(const QString &text)
+{
+    push(Entry{text, std::nullopt});
+}
+
+void SignalForwarder::pushFailure(const QIsleError &error)
+{
+    push(Entry{QString(), error});
+}
+
+void SignalForwarder::push(Entry entry)
 {
     const std::lock_guard<std::mutex> lock(m_mutex);
-    m_lines << text;
+    m_entries.push_back(std::move(entry));
     if (!m_posted) {
         m_posted = true;
         QCoreApplication::postEvent(this, new QEvent(QEvent::User));
     }
 }
 
-bool PrintedForwarder::event(QEvent *event)
+bool SignalForwarder::event(QEvent *event)
 {
     if (event->type() != QEvent::User)
         return QObject::event(event);
-    QStringList lines;
+    std::vector<Entry> entries;
     {
         const std::lock_guard<std::mutex> lock(m_mutex);
-        lines.swap(m_lines);
+        entries.swap(m_entries);
         m_posted = false;
     }
-    for (const QString &line : std::as_const(lines))
-        Q_EMIT m_pool->printed(line);
+    for (const Entry &entry : entries) {
+        if (entry.error)
+            Q_EMIT m_pool->handlerFailed(*entry.error);
+        else
+            Q_EMIT m_pool->printed(entry.text);
+    }
     return true;
 }
 
@@ -570,7 +629,7 @@ void QIslePoolPrivate::heldCanceled(HeldRequest &held)
             return; // an isle took it: the relay cancels the isle's future
         }
         held.state = HeldRequest::State::Done;
-        changed.notify_all(); // a pending one dropped: its slot's load fell
+        changedLocked(); // a pending one dropped: its slot's load fell
     }
     finishCanceled({taken});
 }
@@ -578,7 +637,7 @@ void QIslePoolPrivate::heldCanceled(HeldRequest &held)
 void QIslePoolPrivate::heldFinished()
 {
     Lock lock(mutex);
-    changed.notify_all();
+    changedLocked();
 }
 
 void QIslePoolPrivate::finishCanceled(const HeldList &held)
@@ -708,7 +767,55 @@ QFuture<QVariant> QIslePool::spawnExec(QIsle::ExecFunction fn, const QIsleReques
 
 void QIslePool::registerFunction(const QString &name, QIsle::HostFunction fn)
 {
-    d->addRegistration([name, fn = std::move(fn)](QIsle &isle) { isle.registerFunction(name, fn); });
+    d->addRegistration([name, fn = std::move(fn)](QIsle &isle, bool) { isle.registerFunction(name, fn); });
+}
+
+void QIslePool::registerAsyncFunction(const QString &name, QIsle::AsyncHostFunction fn)
+{
+    d->addRegistration([name, fn = std::move(fn)](QIsle &isle, bool) { isle.registerAsyncFunction(name, fn); });
+}
+
+void QIslePool::registerFunction(const QString &name, QObject *context, QIsle::HostFunction fn)
+{
+    if (!context) {
+        registerFunction(name, std::move(fn));
+        return;
+    }
+    const ObjectRef ref = ObjectRef::make(context); // weakly, now, in this thread
+    auto shared = std::make_shared<const QIsle::HostFunction>(std::move(fn));
+    d->addRegistration([name, ref, shared](QIsle &isle, bool onItsLuaThread) {
+        registerOn(isle, onItsLuaThread, "registerFunction", name, [name, ref, shared](lua_State *L) {
+            ObjectLib::registerContextFunction(L, name, ref, *shared);
+            return QVariant();
+        });
+    });
+}
+
+void QIslePool::registerAsyncFunction(const QString &name, QObject *context, QIsle::AsyncHostFunction fn)
+{
+    if (!context) {
+        registerAsyncFunction(name, std::move(fn));
+        return;
+    }
+    const ObjectRef ref = ObjectRef::make(context); // weakly, now, in this thread
+    auto shared = std::make_shared<const QIsle::AsyncHostFunction>(std::move(fn));
+    d->addRegistration([name, ref, shared](QIsle &isle, bool onItsLuaThread) {
+        registerOn(isle, onItsLuaThread, "registerAsyncFunction", name, [name, ref, shared](lua_State *L) {
+            ObjectLib::registerAsyncContextFunction(L, name, ref, *shared);
+            return QVariant();
+        });
+    });
+}
+
+void QIslePool::exposeObject(const QString &name, QObject *object)
+{
+    const ObjectRef ref = ObjectRef::make(object); // weakly, now, in this thread
+    d->addRegistration([name, ref](QIsle &isle, bool onItsLuaThread) {
+        registerOn(isle, onItsLuaThread, "exposeObject", name, [name, ref](lua_State *L) {
+            ObjectLib::expose(L, name, ref);
+            return QVariant();
+        });
+    });
 }
 
 QIsleLease QIslePool::checkout()

@@ -7,16 +7,19 @@
 
 #include "pool/relay_p.h"
 
+class ThreadMailbox;
+
 #include <QIsle/qislepool.h>
 
 #include <QtCore/QDeadlineTimer>
 
-#include <condition_variable>
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -39,27 +42,36 @@ struct PoolSlot
     std::vector<std::shared_ptr<HeldRequest>> pending; // bound here while Spawning
 };
 
-// Delivers the isles' print() lines as QIslePool::printed in the pool's
-// thread. The isles' printed signals arrive in the relay thread; the lines
+// Delivers the isles' print() lines and handler failures as
+// QIslePool::printed and QIslePool::handlerFailed in the pool's thread, in
+// the order they came. The isles' signals arrive in the relay thread; they
 // cross under a mutex (visible to ThreadSanitizer, unlike a queued signal's
 // arguments inside Qt) and one posted event a burst wakes the pool's thread.
 // A child of the pool: it lives, and moves, with it.
-class PrintedForwarder : public QObject
+class SignalForwarder : public QObject
 {
 public:
-    explicit PrintedForwarder(QIslePool *pool);
+    explicit SignalForwarder(QIslePool *pool);
     // Any thread (the relay thread).
-    void push(const QString &text);
+    void pushPrinted(const QString &text);
+    void pushFailure(const QIsleError &error);
 
 protected:
     // The pool's thread.
     bool event(QEvent *event) override;
 
 private:
+    struct Entry
+    {
+        QString text;                    // printed, unless error is set
+        std::optional<QIsleError> error; // handlerFailed
+    };
+    void push(Entry entry);
+
     QIslePool *const m_pool;
     std::mutex m_mutex;
-    QStringList m_lines;   // m_mutex
-    bool m_posted = false; // m_mutex: an event is on its way
+    std::vector<Entry> m_entries; // m_mutex
+    bool m_posted = false;        // m_mutex: an event is on its way
 };
 
 // A lease's state: which isle of which pool.
@@ -83,7 +95,11 @@ class QIslePoolPrivate : public std::enable_shared_from_this<QIslePoolPrivate>
 public:
     using Submit = HeldRequest::Submit;
     using Lock = std::unique_lock<std::mutex>;
-    using Registration = std::function<void(QIsle &)>;
+    // Applied to every isle, in the order made: now to those that exist,
+    // later to each new one right after its init. onItsLuaThread: called on
+    // that isle's own Lua thread (a host function registering on the pool),
+    // where QIsle's registrations run inline.
+    using Registration = std::function<void(QIsle &, bool onItsLuaThread)>;
 
     QIslePoolPrivate(QIslePool *q, QIsle::Init init, const QIslePoolOptions &options);
     ~QIslePoolPrivate();
@@ -155,12 +171,19 @@ private:
     static void finishFailed(const HeldList &held, const QIsleError &error);
     static QVariant waitHeld(QFuture<QVariant> future, PoolRelay &relay);
 
-    PrintedForwarder *printed;            // mutex; owned by the pool; nullptr once the pool is destroyed
+    // A slot was released, spawned, freed; shutdown: wakes blocked checkouts.
+    void changedLocked();
+
+    SignalForwarder *forwarder;           // mutex; owned by the pool; nullptr once the pool is destroyed
     const std::shared_ptr<PoolRelay> relay;
     // std:: rather than QMutex/QWaitCondition: QWaitCondition unlocks its
     // mutex inside (uninstrumented) Qt, which ThreadSanitizer cannot follow.
     std::mutex mutex;
-    std::condition_variable changed;      // a slot was released, spawned, freed; shutdown
+    // A blocked checkout() sleeps in its thread's mailbox (running the calls
+    // scripts post to that thread, as QIsle's blocking calls do) until
+    // `changes` moves: changedLocked() bumps it and wakes every sleeper.
+    std::atomic<quint64> changes{0};      // written under mutex, read by sleepers without it
+    std::vector<std::shared_ptr<ThreadMailbox>> sleepers; // one entry per blocked checkout
     std::vector<PoolSlot> slots;          // fixed size
     std::deque<std::shared_ptr<HeldRequest>> waiting; // FIFO; non-empty only while every slot is leased
     std::vector<Registration> registrations;
@@ -230,7 +253,7 @@ QVariant QIslePoolPrivate::block(Block &&blockFn, Fn &&submitFn)
         {
             Lock lock(pool->mutex);
             --slot->blocking;
-            pool->changed.notify_all();
+            pool->changedLocked();
         }
     } done{this, slot};
     return blockFn(*isle);

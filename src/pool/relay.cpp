@@ -3,6 +3,8 @@
 
 #include "pool/pool_p.h"
 
+#include "objects/mailbox_p.h"
+
 #include <QtCore/QSocketNotifier>
 #include <QtCore/QTimer>
 
@@ -258,13 +260,21 @@ void PoolRelay::destroy(QIsle *isle)
         delete isle;
         return;
     }
-    auto done = std::make_shared<std::promise<void>>();
-    std::future<void> deleted = done->get_future();
-    post([isle, done] {
+    // Waits as QIsle's destructor does: running the calls scripts post to
+    // this thread meanwhile (a script of the dying isle may wait for one
+    // until its stop arrives).
+    auto deleted = std::make_shared<std::atomic<bool>>(false);
+    const std::shared_ptr<ThreadMailbox> waiter = ThreadMailbox::current();
+    post([isle, deleted, waiter] {
         delete isle;
-        done->set_value();
+        deleted->store(true, std::memory_order_release);
+        waiter->notify();
     });
-    deleted.wait();
+    // Posted while running: the relay thread runs it, or stop() does after
+    // the thread ended. Not held while waiting: a call run meanwhile may
+    // reach the pool (and this relay) again.
+    lock.unlock();
+    waiter->waitUntil([&deleted] { return deleted->load(std::memory_order_acquire); });
 }
 
 void PoolRelay::watch(const std::shared_ptr<HeldRequest> &held)

@@ -5,6 +5,8 @@
 
 #include <QtTest/QtTest>
 
+#include <QtCore/QPromise>
+
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -135,6 +137,17 @@ private Q_SLOTS:
     void registrationOrderOnLaterIsles();
     void printedForwarded();
     void inlineBlockingCallFromLuaThread();
+    // registrations of every kind, handler failures
+    void asyncFunctionsReachEveryIsle();
+    void everyKindReplayedInOrder();
+    void contextFunctionsRunInContextThread();
+    void contextDestroyedBeforeLaterIsles();
+    void exposeObjectOnEveryIsle();
+    void registrationOnItsLuaThreadIsInline();
+    void handlerFailedFromEveryIsle();
+    // checkout runs the calls posted to its thread
+    void checkoutRunsCallsPostedToItsThread();
+    void blockedCheckoutAnswersLeaseHolder();
     // lifecycle
     void shutdownDrainsAndRefuses();
     void destructionIsPrompt();
@@ -963,6 +976,334 @@ void tst_Pool::inlineBlockingCallFromLuaThread()
     });
     for (int i = 0; i < 5; ++i)
         QCOMPARE(big->eval(QStringLiteral("return same()")), QVariant(true));
+}
+
+// Every isle of the pool at once, a lease each (cold slots are spawned by
+// the checkout; a slot being spawned is waited for).
+std::vector<QIsleLease> leaseAll(QIslePool &pool)
+{
+    std::vector<QIsleLease> leases;
+    for (int i = 0; i < pool.size(); ++i)
+        leases.push_back(pool.checkout(10s));
+    return leases;
+}
+
+QString pcallMessage(QIsle &isle, const QString &expression)
+{
+    return isle.eval(QStringLiteral("local ok, e = pcall(function() return %1 end) "
+                                    "return tostring(ok) .. ': ' .. tostring(e)").arg(expression)).toString();
+}
+
+void tst_Pool::asyncFunctionsReachEveryIsle()
+{
+    auto pool = QIslePool::spawn({}, sized(3, false));
+    // Before any isle exists.
+    pool->registerAsyncFunction(QStringLiteral("inc"), [](const QVariantList &args) {
+        return QtFuture::makeReadyFuture(QVariant(args.value(0).toLongLong() + 1));
+    });
+    QIsleLease first = pool->checkout(); // cold: spawned after the registration
+    QCOMPARE(first->call(QStringLiteral("inc"), {1}), QVariant(2LL));
+    // Made while an isle is leased: reaches it too. A future finished later,
+    // in another thread: the script waits for it.
+    std::vector<std::thread> finishers;
+    std::mutex finishersMutex;
+    pool->registerAsyncFunction(QStringLiteral("app.later"), [&](const QVariantList &args) {
+        auto promise = std::make_shared<QPromise<QVariant>>();
+        promise->start();
+        QFuture<QVariant> future = promise->future();
+        const std::lock_guard<std::mutex> lock(finishersMutex);
+        finishers.emplace_back([promise, v = args.value(0)] {
+            std::this_thread::sleep_for(5ms);
+            promise->addResult(v);
+            promise->finish();
+        });
+        return future;
+    });
+    QCOMPARE(first->eval(QStringLiteral("return app.later('leased')")), QVariant(QStringLiteral("leased")));
+    // A cold slot spawned in the background by a pool request.
+    QCOMPARE(pool->eval(QStringLiteral("return inc(app.later(10))")), QVariant(11LL));
+    // Every isle, and the fresh isle a discard puts in its place.
+    first.discard();
+    std::vector<QIsleLease> leases = leaseAll(*pool);
+    QCOMPARE(int(leases.size()), 3);
+    for (QIsleLease &lease : leases) {
+        QVERIFY(lease);
+        QCOMPARE(lease->eval(QStringLiteral("return inc(app.later(41))")), QVariant(42LL));
+    }
+    leases.clear();
+    for (std::thread &t : finishers)
+        t.join();
+}
+
+void tst_Pool::everyKindReplayedInOrder()
+{
+    // init first, then the registrations in the order made, whatever their
+    // kind: the last one made names the global.
+    auto pool = QIslePool::spawn([](lua_State *L) { luaL_dostring(L, "function who() return 'init' end"); },
+                                 sized(2, false));
+    QIsleLease warm = pool->checkout(); // exists while they are made
+    QObject exposed;
+    pool->registerFunction(QStringLiteral("who"), [](const QVariantList &) { return QVariant(QStringLiteral("plain")); });
+    pool->registerAsyncFunction(QStringLiteral("who"), [](const QVariantList &) {
+        return QtFuture::makeReadyFuture(QVariant(QStringLiteral("async")));
+    });
+    pool->registerFunction(QStringLiteral("who"), this, [](const QVariantList &) { return QVariant(QStringLiteral("context")); });
+    pool->registerAsyncFunction(QStringLiteral("what"), this, [](const QVariantList &) {
+        return QtFuture::makeReadyFuture(QVariant(QStringLiteral("async context")));
+    });
+    pool->exposeObject(QStringLiteral("what"), &exposed);
+    pool->registerFunction(QStringLiteral("last"), [](const QVariantList &) { return QVariant(QStringLiteral("last")); });
+    const auto check = [&](QIsle &isle) {
+        QCOMPARE(isle.eval(QStringLiteral("return who()")), QVariant(QStringLiteral("context")));
+        QCOMPARE(isle.eval(QStringLiteral("return type(what)")), QVariant(QStringLiteral("userdata")));
+        QCOMPARE(isle.eval(QStringLiteral("return last()")), QVariant(QStringLiteral("last")));
+    };
+    check(*warm.isle());
+    QIsleLease cold = pool->checkout(); // spawned after all of them
+    QVERIFY(cold);
+    check(*cold.isle());
+    // The fresh isle of a discard, spawned in the background.
+    cold.discard();
+    QIsleLease fresh = pool->checkout(10s);
+    QVERIFY(fresh);
+    check(*fresh.isle());
+}
+
+void tst_Pool::contextFunctionsRunInContextThread()
+{
+    auto pool = QIslePool::spawn({}, sized(2, false));
+    const qulonglong self = currentThreadId();
+    std::atomic<int> calls{0};
+    pool->registerFunction(QStringLiteral("app.where"), this, [&](const QVariantList &args) {
+        ++calls;
+        return QVariant(currentThreadId() == self && args.value(0) == QVariant(7LL));
+    });
+    pool->registerAsyncFunction(QStringLiteral("app.later"), this, [&](const QVariantList &) {
+        return QtFuture::makeReadyFuture(QVariant(currentThreadId() == self));
+    });
+    // A cold isle spawned in the background; this thread, blocked in the
+    // pool's eval, runs the call.
+    QCOMPARE(pool->eval(QStringLiteral("return app.where(7)")), QVariant(true));
+    QCOMPARE(pool->eval(QStringLiteral("return app.later()")), QVariant(true));
+    // Every isle, and a discarded one's replacement.
+    {
+        std::vector<QIsleLease> leases = leaseAll(*pool);
+        for (QIsleLease &lease : leases) {
+            QVERIFY(lease);
+            QCOMPARE(lease->eval(QStringLiteral("return app.where(7)")), QVariant(true));
+            QCOMPARE(lease->eval(QStringLiteral("return app.later()")), QVariant(true));
+        }
+        leases.front().discard();
+    }
+    std::vector<QIsleLease> leases = leaseAll(*pool);
+    for (QIsleLease &lease : leases) {
+        QVERIFY(lease);
+        QCOMPARE(lease->eval(QStringLiteral("return app.where(7)")), QVariant(true));
+    }
+    // Not blocked: this thread's event loop runs the call.
+    QFuture<QVariant> f = leases.back()->spawnEval(QStringLiteral("return app.where(7)"));
+    QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 5000);
+    QCOMPARE(QIsle::waitFor(f), QVariant(true));
+    QCOMPARE(calls.load(), 1 + 2 + 2 + 1); // app.where: pool, leases, after the discard, not blocked
+}
+
+void tst_Pool::contextDestroyedBeforeLaterIsles()
+{
+    auto pool = QIslePool::spawn({}, sized(2, false));
+    auto *context = new QObject;
+    auto *shown = new QObject;
+    shown->setObjectName(QStringLiteral("shown"));
+    pool->registerFunction(QStringLiteral("ctx"), context, [](const QVariantList &) { return QVariant(1); });
+    pool->registerAsyncFunction(QStringLiteral("actx"), context, [](const QVariantList &) {
+        return QtFuture::makeReadyFuture(QVariant(2));
+    });
+    pool->exposeObject(QStringLiteral("obj"), shown);
+    QIsleLease before = pool->checkout(); // spawned while they live
+    QCOMPARE(before->eval(QStringLiteral("return ctx()")), QVariant(1LL));
+    QCOMPARE(before->eval(QStringLiteral("return actx()")), QVariant(2LL));
+    QCOMPARE(before->eval(QStringLiteral("return obj.objectName")), QVariant(QStringLiteral("shown")));
+    delete context;
+    delete shown;
+    // Spawned after they died: the globals exist; calling or using them
+    // raises "destroyed", as on the isle that knew them alive.
+    QIsleLease after = pool->checkout();
+    QVERIFY(after);
+    const auto check = [](QIsle &isle) {
+        for (const QString &use : {QStringLiteral("ctx()"), QStringLiteral("actx()"), QStringLiteral("obj.objectName")}) {
+            const QString message = pcallMessage(isle, use);
+            QVERIFY2(message.startsWith(QStringLiteral("false: ")) && message.contains(QStringLiteral("destroyed")),
+                     qPrintable(use + QStringLiteral(" -> ") + message));
+        }
+        QCOMPARE(isle.eval(QStringLiteral("return type(ctx) .. ' ' .. type(obj)")),
+                 QVariant(QStringLiteral("function userdata")));
+    };
+    check(*before.isle());
+    check(*after.isle());
+    // And a discarded isle's replacement.
+    after.discard();
+    QIsleLease fresh = pool->checkout(10s);
+    QVERIFY(fresh);
+    check(*fresh.isle());
+}
+
+void tst_Pool::exposeObjectOnEveryIsle()
+{
+    auto pool = QIslePool::spawn({}, sized(3, false));
+    QIsleLease first = pool->checkout(); // leased when the object is exposed
+    QObject shown;
+    shown.setObjectName(QStringLiteral("before"));
+    pool->exposeObject(QStringLiteral("app.shown"), &shown);
+    QCOMPARE(first->eval(QStringLiteral("return app.shown.objectName")), QVariant(QStringLiteral("before")));
+    QIsleLease second = pool->checkout(); // spawned later
+    QIsleLease third = pool->checkout();
+    QVERIFY(second && third);
+    // Writes run in the object's thread (this one, blocked in eval).
+    third->eval(QStringLiteral("app.shown.objectName = 'third'"));
+    QCOMPARE(shown.objectName(), QStringLiteral("third"));
+    for (QIsleLease *l : {&first, &second, &third}) {
+        QCOMPARE((*l)->eval(QStringLiteral("return app.shown.objectName")), QVariant(QStringLiteral("third")));
+        QCOMPARE((*l)->eval(QStringLiteral("return rawequal(app.shown, app.shown)")), QVariant(true));
+    }
+    first.release();
+    QCOMPARE(pool->eval(QStringLiteral("return app.shown.objectName")), QVariant(QStringLiteral("third")));
+}
+
+void tst_Pool::registrationOnItsLuaThreadIsInline()
+{
+    // As on QIsle: registered from a host function, usable at once in the
+    // same request on that isle; queued on the others.
+    auto pool = QIslePool::spawn({}, sized(2));
+    QObject late;
+    late.setObjectName(QStringLiteral("late"));
+    QIslePool *p = pool.get();
+    pool->registerFunction(QStringLiteral("exposeNow"), [p, &late](const QVariantList &) {
+        p->exposeObject(QStringLiteral("late"), &late);
+        p->registerFunction(QStringLiteral("lateFn"), &late, [](const QVariantList &) { return QVariant(5); });
+        return QVariant();
+    });
+    QCOMPARE(pool->eval(QStringLiteral("exposeNow() return late.objectName .. lateFn()")),
+             QVariant(QStringLiteral("late5")));
+    std::vector<QIsleLease> leases = leaseAll(*pool);
+    for (QIsleLease &lease : leases)
+        QCOMPARE(lease->eval(QStringLiteral("return late.objectName .. lateFn()")), QVariant(QStringLiteral("late5")));
+}
+
+void tst_Pool::handlerFailedFromEveryIsle()
+{
+    auto pool = QIslePool::spawn({}, sized(2, false));
+    QSignalSpy failed(pool.get(), &QIslePool::handlerFailed);
+    std::atomic<qulonglong> deliveredIn{0};
+    connect(pool.get(), &QIslePool::handlerFailed, this, [&] { deliveredIn = currentThreadId(); });
+    QObject source;
+    pool->exposeObject(QStringLiteral("source"), &source);
+    {
+        std::vector<QIsleLease> leases = leaseAll(*pool);
+        for (std::size_t i = 0; i < leases.size(); ++i) {
+            leases[i]->eval(QStringLiteral("source.objectNameChanged:connect(function(n) error('isle %1 broke on ' .. n) end)")
+                                    .arg(i));
+        }
+    } // released: a handler is a request of its own on its isle, leased or not
+    source.setObjectName(QStringLiteral("x"));
+    QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 2, 5000);
+    QStringList messages;
+    for (const auto &args : std::as_const(failed)) {
+        const QVariant reported = args.at(0);
+        QCOMPARE(reported.metaType(), QMetaType::fromType<QIsleError>());
+        const QIsleError error = *static_cast<const QIsleError *>(reported.constData());
+        QCOMPARE(error.kind(), QIsleError::Kind::Runtime);
+        messages << error.message();
+    }
+    messages.sort();
+    QVERIFY2(messages.value(0).contains(QStringLiteral("isle 0 broke on x")), qPrintable(messages.join(u'|')));
+    QVERIFY2(messages.value(1).contains(QStringLiteral("isle 1 broke on x")), qPrintable(messages.join(u'|')));
+    QCOMPARE(deliveredIn.load(), currentThreadId());
+    // A discarded isle's replacement reports its own handlers' failures too.
+    QIsleLease lease = pool->checkout();
+    lease.discard();
+    std::vector<QIsleLease> leases = leaseAll(*pool);
+    leases.front()->eval(QStringLiteral("source.objectNameChanged:connect(function(n) error('fresh broke on ' .. n) end)"));
+    leases.clear();
+    failed.clear();
+    source.setObjectName(QStringLiteral("y"));
+    // The discarded isle's handler went with it: the surviving isle's and the new one's.
+    QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 2, 5000);
+    QTest::qWait(20);
+    QCOMPARE(failed.count(), 2);
+}
+
+void tst_Pool::checkoutRunsCallsPostedToItsThread()
+{
+    auto pool = QIslePool::spawn({}, sized(1));
+    std::atomic<int> ran{0};
+    std::atomic<qulonglong> ranIn{0};
+    pool->registerFunction(QStringLiteral("gui"), this, [&](const QVariantList &) {
+        ranIn = currentThreadId();
+        ++ran;
+        return QVariant(QStringLiteral("answered"));
+    });
+    // The only isle is busy until this thread answers its script's call.
+    QFuture<QVariant> busy = pool->spawnEval(QStringLiteral("isle.sleep(20) return gui()"));
+    bool otherEvent = false; // only the posted calls run, no other events
+    QMetaObject::invokeMethod(this, [&] { otherEvent = true; }, Qt::QueuedConnection);
+    QElapsedTimer timer;
+    timer.start();
+    QIsleLease lease = pool->checkout(10s); // empty after 10 s if it did not answer
+    QVERIFY(lease);
+    QVERIFY2(timer.elapsed() < 5000, qPrintable(QString::number(timer.elapsed())));
+    QCOMPARE(ran.load(), 1);
+    QCOMPARE(ranIn.load(), currentThreadId());
+    QVERIFY(busy.isFinished());
+    QCOMPARE(QIsle::waitFor(busy), QVariant(QStringLiteral("answered")));
+    QVERIFY(!otherEvent);
+    QTRY_VERIFY(otherEvent);
+    // The untimed checkout() too, behind a request held in the pool.
+    lease.release();
+    QIsleLease holder = pool->checkout();
+    QFuture<QVariant> held = pool->spawnEval(QStringLiteral("return gui()")); // waits in the pool
+    std::thread releaser([&] {
+        std::this_thread::sleep_for(20ms);
+        holder.release(); // the held request goes first, and calls this thread
+    });
+    QIsleLease again = pool->checkout();
+    releaser.join();
+    QVERIFY(again);
+    QTRY_VERIFY(held.isFinished()); // the relay copies the isle's outcome to it
+    QCOMPARE(QIsle::waitFor(held), QVariant(QStringLiteral("answered")));
+    QCOMPARE(ran.load(), 2);
+}
+
+void tst_Pool::blockedCheckoutAnswersLeaseHolder()
+{
+    // Every isle leased; the holder's script calls into the thread blocked
+    // in checkout(), which must answer it for the isle to come back.
+    auto pool = QIslePool::spawn({}, sized(1));
+    const qulonglong self = currentThreadId();
+    pool->registerFunction(QStringLiteral("gui"), this, [self](const QVariantList &) {
+        return QVariant(currentThreadId() == self);
+    });
+    QIsleLease lease = pool->checkout();
+    std::atomic<bool> started{false};
+    QVariant holderGot;
+    std::thread holder([&, mine = std::move(lease)]() mutable {
+        started = true;
+        QIsleRequestOptions bounded; // a deadlock ends as Timeout, not as a hung test
+        bounded.timeout = 10s;
+        try {
+            holderGot = mine->eval(QStringLiteral("isle.sleep(20) return gui()"), bounded);
+        } catch (const QIsleError &e) {
+            holderGot = e.message();
+        }
+        mine.release();
+    });
+    while (!started)
+        std::this_thread::yield();
+    QElapsedTimer timer;
+    timer.start();
+    QIsleLease mine = pool->checkout();
+    holder.join();
+    QVERIFY(mine);
+    QCOMPARE(holderGot, QVariant(true));
+    QVERIFY2(timer.elapsed() < 5000, qPrintable(QString::number(timer.elapsed())));
 }
 
 void tst_Pool::shutdownDrainsAndRefuses()
