@@ -3,7 +3,9 @@
 // blocking and nested calls, leases taken, moved between threads, released
 // and discarded mid-request, a thread that leases every isle at once so
 // requests pile up in the pool, registrations made meanwhile -- then pools
-// destroyed with work in flight.
+// destroyed with work in flight; and threads blocked in checkout() and the
+// pool's calls answering the context functions that the scripts they wait
+// for call.
 //
 // QISLE_STRESS_SCALE (default 1) scales the work; sanitizer runs use less.
 // A watchdog turns a hang into a failure with a message.
@@ -11,6 +13,7 @@
 #include <QIsle/QIsleLua>
 #include <QIsle/QIslePool>
 
+#include <QtCore/QPromise>
 #include <QtCore/QRandomGenerator>
 #include <QtTest/QtTest>
 
@@ -151,6 +154,7 @@ class tst_PoolStress : public QObject
 private Q_SLOTS:
     void mixedTraffic();
     void destroyedWithWorkInFlight();
+    void contextCallsWhileCheckingOut();
 };
 
 void tst_PoolStress::mixedTraffic()
@@ -419,6 +423,143 @@ void tst_PoolStress::destroyedWithWorkInFlight()
             survivor.discard();
         ++watchdog.progress;
     }
+}
+
+void tst_PoolStress::contextCallsWhileCheckingOut()
+{
+    // Each thread owns a context object and registers a function on it;
+    // every thread's scripts call every thread's function. A thread blocked
+    // in checkout() (timed or not), in the pool's eval, in a lease's eval, in
+    // waitFor or in a discard must answer the calls posted to it, or the
+    // scripts it waits for never end. Exposed objects and discards (whose
+    // fresh isles replay every registration) come meanwhile.
+    Watchdog watchdog("contextCallsWhileCheckingOut");
+    Failures failures;
+    constexpr int Threads = 4;
+    QIslePoolOptions options;
+    options.size = 2;
+    options.warm = false;
+    auto pool = QIslePool::spawn({}, options);
+    std::atomic<int> registered{0};
+    std::atomic<int> finished{0};
+    QPromise<QVariant> allDone; // waited for with QIsle::waitFor: the mailbox runs meanwhile
+    allDone.start();
+    std::atomic<int> checkouts{0};
+    const int iterations = scaled(120);
+    QIsleRequestOptions bounded; // a missed answer ends as Timeout, reported, not as a hang
+    bounded.timeout = 20s;
+
+    std::vector<std::thread> threads;
+    for (int t = 0; t < Threads; ++t) {
+        threads.emplace_back([&, t] {
+            QObject context; // lives in this thread
+            QThread *const self = QThread::currentThread();
+            pool->registerFunction(QStringLiteral("ctx%1").arg(t), &context, [self, t](const QVariantList &args) {
+                if (QThread::currentThread() != self)
+                    return QVariant(-1);
+                return QVariant(args.value(0).toLongLong() + 1000 * t);
+            });
+            ++registered;
+            while (registered.load() < Threads)
+                std::this_thread::yield();
+            QRandomGenerator rng(quint32(100 + t));
+            std::deque<Tracked> window;
+            const auto callChunk = [&](int k) {
+                const int target = int(rng.bounded(Threads));
+                return std::make_pair(QStringLiteral("isle.sleep(%1) return ctx%2(%3)")
+                                              .arg(rng.bounded(3))
+                                              .arg(target)
+                                              .arg(k),
+                                      QVariant(qlonglong(k + 1000 * target)));
+            };
+            const auto viaLease = [&](QIsleLease &lease, int i) {
+                const auto [chunk, expected] = callChunk(i);
+                try {
+                    const QVariant got = lease->eval(chunk, bounded);
+                    if (got != expected)
+                        failures.add(QStringLiteral("lease %1: got %2").arg(chunk, got.toString()));
+                } catch (const QIsleError &e) {
+                    failures.add(QStringLiteral("lease %1: %2").arg(chunk, e.message()));
+                }
+                if (rng.bounded(4) == 0)
+                    lease.discard();
+                else
+                    lease.release();
+            };
+            for (int i = 0; i < iterations; ++i) {
+                switch (rng.bounded(6)) {
+                case 0: {
+                    QIsleLease lease = pool->checkout();
+                    ++checkouts;
+                    viaLease(lease, i);
+                    break;
+                }
+                case 1: {
+                    QIsleLease lease = pool->checkout(std::chrono::milliseconds(rng.bounded(30)));
+                    if (lease) {
+                        ++checkouts;
+                        viaLease(lease, i);
+                    }
+                    break;
+                }
+                case 2: {
+                    const auto [chunk, expected] = callChunk(i);
+                    try {
+                        const QVariant got = pool->eval(chunk, bounded);
+                        if (got != expected)
+                            failures.add(QStringLiteral("eval %1: got %2").arg(chunk, got.toString()));
+                    } catch (const QIsleError &e) {
+                        failures.add(QStringLiteral("eval %1: %2").arg(chunk, e.message()));
+                    }
+                    break;
+                }
+                case 3:
+                    if (rng.bounded(20) == 0)
+                        pool->exposeObject(QStringLiteral("objects.t%1").arg(t), &context);
+                    break;
+                default: {
+                    const auto [chunk, expected] = callChunk(i);
+                    Tracked tracked{pool->spawnEval(chunk, bounded), expected, 0, false, chunk};
+                    if (rng.bounded(4) == 0) {
+                        tracked.canceled = true;
+                        cancelAtRandom(tracked.future, rng);
+                    }
+                    window.push_back(std::move(tracked));
+                    break;
+                }
+                }
+                while (int(window.size()) > Window || (!window.empty() && rng.bounded(3) == 0)) {
+                    check(window.front(), failures, watchdog); // waitFor: answers calls meanwhile
+                    window.pop_front();
+                }
+            }
+            while (!window.empty()) {
+                check(window.front(), failures, watchdog);
+                window.pop_front();
+            }
+            // Serve the others until every thread is done: nothing calls
+            // into this thread afterwards.
+            if (++finished == Threads)
+                allDone.finish();
+            else
+                QIsle::waitFor(allDone.future());
+        });
+    }
+    for (std::thread &thread : threads)
+        thread.join();
+    watchdog.setPhase("settle");
+    QVERIFY2(failures.count() == 0, qPrintable(failures.summary()));
+    QTRY_COMPARE_WITH_TIMEOUT(pool->idleCount(), 2, 10000);
+    // The contexts are gone: their functions say so, on every isle.
+    std::vector<QIsleLease> leases;
+    for (int i = 0; i < 2; ++i) {
+        leases.push_back(pool->checkout(10s));
+        QVERIFY(leases.back());
+        const QString message = leases.back()->eval(QStringLiteral("return select(2, pcall(ctx0))")).toString();
+        QVERIFY2(message.contains(QStringLiteral("destroyed")), qPrintable(message));
+    }
+    QVERIFY(checkouts.load() > 0);
+    qInfo("%d checkouts, %d checked", checkouts.load(), watchdog.progress.load());
 }
 
 QTEST_GUILESS_MAIN(tst_PoolStress)
