@@ -358,8 +358,20 @@ Fiber *Scheduler::takeReady()
         if (f->state != Fiber::State::Ready)
             continue;
         // Held after its wait while its request is suspended.
-        if (f->own && !f->own->isCanceled() && (f->own->isSuspending() || f->own->isSuspended())
-            && f->wait.outcome != WaitState::Outcome::Stop) {
+        if (mustHold(f)) {
+            if (!m_suspended.contains(f)) {
+                // Ready without a wait in this use (a task that has not
+                // started): held as a waiting fiber is, so that resume(),
+                // cancel() and the isle's end reach it. Its request's future
+                // is watched first, then looked at again: a resume() in
+                // between is not lost.
+                f->waited = true;
+                m_suspended.insert(f);
+                hold(f);
+                watchOwn(f);
+                if (!mustHold(f))
+                    return f;
+            }
             f->state = Fiber::State::Held;
             f->own->reportSuspended();
             continue;
@@ -367,6 +379,12 @@ Fiber *Scheduler::takeReady()
         return f;
     }
     return nullptr;
+}
+
+bool Scheduler::mustHold(const Fiber *f) const
+{
+    return f->own && !f->own->isCanceled() && (f->own->isSuspending() || f->own->isSuspended())
+            && f->wait.outcome != WaitState::Outcome::Stop;
 }
 
 void Scheduler::finished(Fiber *f)

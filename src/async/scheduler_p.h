@@ -168,6 +168,8 @@ protected:
 
 private:
     void complete(Fiber *f);
+    // f's request is suspended: f, ready, is held instead (takeReady).
+    bool mustHold(const Fiber *f) const;
     void hold(Fiber *f);
     void release(Fiber *f);
     void makeReady(Fiber *f);

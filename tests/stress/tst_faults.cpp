@@ -3,13 +3,17 @@
 // the next request.
 #include <QIsle/QIsle>
 
+#include <QtCore/QPoint>
+#include <QtCore/QPromise>
 #include <QtTest/QtTest>
 
 #include <QIsle/QIsleLua>
 
 #include <array>
+#include <memory>
 #include <new>
 #include <stdexcept>
+#include <vector>
 
 namespace {
 
@@ -17,6 +21,15 @@ struct NotAnException
 {
     int code;
 };
+
+QFuture<QVariant> failedFuture(std::exception_ptr error)
+{
+    QPromise<QVariant> promise;
+    promise.start();
+    promise.setException(error);
+    promise.finish();
+    return promise.future();
+}
 
 std::unique_ptr<QIsle> faultyIsle()
 {
@@ -33,6 +46,38 @@ std::unique_ptr<QIsle> faultyIsle()
     });
     isle->registerFunction(QStringLiteral("fault.isleError"), [](const QVariantList &) -> QVariant {
         throw QIsleError(QIsleError::Kind::NotFound, QStringLiteral("host says missing"));
+    });
+    // Async host functions that fail in every way they can.
+    isle->registerAsyncFunction(QStringLiteral("afault.throwsStd"), [](const QVariantList &) -> QFuture<QVariant> {
+        throw std::runtime_error("async std fault");
+    });
+    isle->registerAsyncFunction(QStringLiteral("afault.throwsInt"), [](const QVariantList &) -> QFuture<QVariant> {
+        throw 42;
+    });
+    isle->registerAsyncFunction(QStringLiteral("afault.failsStd"), [](const QVariantList &) {
+        return failedFuture(std::make_exception_ptr(std::runtime_error("future std fault")));
+    });
+    isle->registerAsyncFunction(QStringLiteral("afault.failsIsleError"), [](const QVariantList &) {
+        return failedFuture(std::make_exception_ptr(
+                QIsleError(QIsleError::Kind::NotFound, QStringLiteral("future isle fault"))));
+    });
+    isle->registerAsyncFunction(QStringLiteral("afault.failsNonStd"), [](const QVariantList &) {
+        return failedFuture(std::make_exception_ptr(NotAnException{5}));
+    });
+    isle->registerAsyncFunction(QStringLiteral("afault.badResult"), [](const QVariantList &) {
+        return QtFuture::makeReadyFuture(QVariant(QPoint(1, 2)));
+    });
+    isle->registerAsyncFunction(QStringLiteral("afault.invalid"), [](const QVariantList &) {
+        return QFuture<QVariant>(); // Qt: canceled and finished
+    });
+    // Pending until the isle goes (its promises die with the function):
+    // canceled by the script's stop, or refused where it cannot wait.
+    auto pending = std::make_shared<std::vector<std::shared_ptr<QPromise<QVariant>>>>();
+    isle->registerAsyncFunction(QStringLiteral("afault.pending"), [pending](const QVariantList &) {
+        auto promise = std::make_shared<QPromise<QVariant>>();
+        promise->start();
+        pending->push_back(promise); // Lua thread only
+        return promise->future();
     });
     isle->eval(QStringLiteral("survivor = 'still here'"));
     return isle;
@@ -96,6 +141,44 @@ void tst_Faults::evalFaults_data()
             << K::Runtime << "stack overflow";
     QTest::addRow("xpcall-handler-errors")
             << "local ok, m = xpcall(error, function() error('in handler') end)\nerror(m)" << K::Runtime << "";
+
+    // Async host functions and what waits for them.
+    QTest::addRow("async-throws-std") << "afault.throwsStd()" << K::Callback << "async std fault";
+    QTest::addRow("async-throws-non-std") << "afault.throwsInt()" << K::Callback << "unknown C++ exception";
+    QTest::addRow("async-fails-std") << "afault.failsStd()" << K::Callback << "future std fault";
+    QTest::addRow("async-fails-isle-error") << "afault.failsIsleError()" << K::Callback << "future isle fault";
+    QTest::addRow("async-fails-non-std") << "afault.failsNonStd()" << K::Callback << "unknown exception";
+    QTest::addRow("async-bad-result") << "afault.badResult()" << K::Conversion << "QPoint";
+    QTest::addRow("async-invalid-future") << "afault.invalid()" << K::Callback << "canceled";
+    QTest::addRow("async-wait-in-sort")
+            << "table.sort({3, 2, 1}, function(a, b) afault.pending() return a < b end)" << K::Runtime
+            << "cannot wait here";
+    QTest::addRow("async-wait-in-gsub") << "string.gsub('ab', '.', function() afault.pending() end)"
+                                        << K::Runtime << "cannot wait here";
+    QTest::addRow("async-fault-in-task")
+            << "local t = isle.spawn(afault.failsStd)\nt:join()" << K::Runtime << "future std fault"; // join raises it again
+    QTest::addRow("task-error-object-tostring-errors")
+            << "isle.spawn(function() error(setmetatable({}, {__tostring = function() error('again') end})) end)\n"
+               "isle.sleep(1e9)"
+            << K::Runtime << "table";
+    QTest::addRow("task-error-table-joined")
+            << "local t = isle.spawn(error, {code = 1})\nlocal ok, e = pcall(t.join, t)\nerror(e)" << K::Runtime
+            << "table";
+    QTest::addRow("task-error-nil") << "isle.spawn(error)\nisle.sleep(1e9)" << K::Runtime << "nil";
+    QTest::addRow("task-stack-overflow")
+            << "isle.spawn(function() local function f() return f() + 1 end return f() end)\nisle.sleep(1e9)"
+            << K::Runtime << "stack overflow";
+    QTest::addRow("task-joins-itself")
+            << "local t\nt = isle.spawn(function() isle.sleep(0) return t:join() end)\nreturn t:join()" << K::Runtime
+            << "cannot join";
+    QTest::addRow("channel-send-closed-while-waiting")
+            << "local ch = isle.channel()\nisle.spawn(function() isle.sleep(1) ch:close() end)\nch:send(1)"
+            << K::Runtime << "closed";
+    QTest::addRow("channel-bad-self") << "local ch = isle.channel()\nch.send({}, 1)" << K::Runtime << "isle.channel";
+    QTest::addRow("channel-negative-capacity") << "isle.channel(-1)" << K::Runtime << "capacity";
+    QTest::addRow("select-not-a-channel") << "isle.select({isle.channel(), 7})" << K::Runtime << "not a channel";
+    QTest::addRow("select-empty") << "isle.select({})" << K::Runtime << "empty";
+    QTest::addRow("spawn-not-a-function") << "isle.spawn(42)" << K::Runtime << "function";
 }
 
 void tst_Faults::evalFaults()
@@ -201,6 +284,9 @@ void tst_Faults::gcErrorIsContained_data()
     QTest::addRow("host-throws-non-std") << "function() fault.struct() end";
     QTest::addRow("tostring-errors")
             << "function() error(setmetatable({}, {__tostring = function() error('again') end})) end";
+    QTest::addRow("waits") << "function() afault.pending() end"; // cannot wait here
+    QTest::addRow("selects") << "function() isle.select({isle.channel()}, 1000) end";
+    QTest::addRow("receives") << "function() isle.channel():recv() end";
 }
 
 void tst_Faults::gcErrorIsContained()

@@ -2,7 +2,8 @@
 // cancels, suspend/resume, and isles created and destroyed mid-traffic.
 //
 // QISLE_STRESS_SCALE (default 1) scales the request counts; sanitizer runs
-// use less. A watchdog turns a hang into a failure with a message.
+// use less. QISLE_STRESS_SEED repeats a run's requests (its seed is printed).
+// A watchdog turns a hang into a failure with a message.
 #include <QIsle/QIsle>
 
 #include <QtCore/QFile>
@@ -11,102 +12,20 @@
 
 #include <QIsle/QIsleLua>
 
-#include <atomic>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <optional>
-#include <thread>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#  define QISLE_STRESS_SANITIZED 1
-#elif defined(__has_feature)
-#  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#    define QISLE_STRESS_SANITIZED 1
-#  endif
-#endif
+#include "stresskit.h"
 
 namespace {
 
+using StressKit::describe;
+using StressKit::Failures;
+using StressKit::scaled;
+using StressKit::Watchdog;
+
 constexpr int CallerThreads = 8;
 constexpr int Window = 12; // futures a caller keeps in flight
-constexpr std::chrono::seconds WatchdogLimit{120};
-
-double stressScale()
-{
-    bool ok = false;
-    const double s = qEnvironmentVariable("QISLE_STRESS_SCALE").toDouble(&ok);
-    return ok && s > 0 ? s : 1.0;
-}
-
-int scaled(int n)
-{
-    return qMax(1, int(n * stressScale()));
-}
-
-// Ends the process with a message when a phase outlives its limit: a hang
-// must fail, not stall CI until its global timeout.
-class Watchdog
-{
-public:
-    explicit Watchdog(const char *test) : m_test(test)
-    {
-        m_thread = std::thread([this] {
-            std::unique_lock lock(m_mutex);
-            if (!m_done.wait_for(lock, WatchdogLimit, [this] { return m_stop; }))
-                qFatal("%s: watchdog: not done after %lld s (phase: %s, %d requests checked); "
-                       "a future never finished or the VM stopped serving",
-                       m_test, qlonglong(WatchdogLimit.count()), m_phase.load(), progress.load());
-        });
-    }
-    ~Watchdog()
-    {
-        {
-            std::lock_guard lock(m_mutex);
-            m_stop = true;
-        }
-        m_done.notify_all();
-        m_thread.join();
-    }
-    void setPhase(const char *phase) { m_phase = phase; }
-    std::atomic<int> progress{0};
-
-private:
-    const char *m_test;
-    std::atomic<const char *> m_phase{"start"};
-    std::mutex m_mutex;
-    std::condition_variable m_done;
-    bool m_stop = false;
-    std::thread m_thread;
-};
-
-// Failures seen off the test thread, reported by the test thread.
-class Failures
-{
-public:
-    void add(const QString &text)
-    {
-        QMutexLocker lock(&m_mutex);
-        ++m_count;
-        if (m_texts.size() < 20)
-            m_texts << text;
-    }
-    int count() const
-    {
-        QMutexLocker lock(&m_mutex);
-        return m_count;
-    }
-    QString summary() const
-    {
-        QMutexLocker lock(&m_mutex);
-        return QStringLiteral("%1 failures, first ones:\n  ").arg(m_count) + m_texts.join(QStringLiteral("\n  "));
-    }
-
-private:
-    mutable QMutex m_mutex;
-    QStringList m_texts;
-    int m_count = 0;
-};
 
 // What a request must end with, unless it was canceled.
 struct Expected
@@ -129,13 +48,6 @@ struct InFlight
     bool canceled = false;
     bool isleGone = false; // its isle was destroyed with the request in flight
 };
-
-QString describe(const QVariant &v)
-{
-    QString s;
-    QDebug(&s).nospace() << v;
-    return s;
-}
 
 // Checks a finished future against what it should hold. A canceled one may
 // hold its result (it finished first) or nothing; what it holds must be right.
@@ -475,6 +387,9 @@ private Q_SLOTS:
 void tst_Stress::mixedTrafficWithChurn()
 {
     Watchdog dog("tst_Stress::mixedTrafficWithChurn");
+    const quint32 seed = StressKit::seed(QRandomGenerator::system()->generate());
+    dog.setSeed(seed);
+    qInfo("seed %u (QISLE_STRESS_SEED=%u repeats this run's requests)", seed, seed);
     Failures failures;
     const int rounds = 4;
     const int perCaller = scaled(1500);
@@ -491,17 +406,19 @@ void tst_Stress::mixedTrafficWithChurn()
         dog.setPhase(round == 0 ? "round 0" : round == 1 ? "round 1" : round == 2 ? "round 2" : "round 3+");
         QList<QThread *> threads;
         for (int c = 0; c < CallerThreads; ++c) {
-            const quint32 seed = quint32(1000 * round + c);
-            threads << QThread::create([&, c, seed] { callerLoop(isle.get(), c, seed, perCaller, failures, dog); });
+            const quint32 callerSeed = seed + quint32(1000 * round + c);
+            threads << QThread::create([&, c, callerSeed] {
+                callerLoop(isle.get(), c, callerSeed, perCaller, failures, dog);
+            });
         }
-        threads << QThread::create([&, round] { churnLoop(churnIsles, quint32(9000 + round), failures, dog); });
+        threads << QThread::create([&, round] { churnLoop(churnIsles, seed + quint32(9000 + round), failures, dog); });
         for (QThread *t : threads)
             t->start();
         for (QThread *t : threads) {
             t->wait(); // bounded by the watchdog
             delete t;
         }
-        QVERIFY2(failures.count() == 0, qPrintable(failures.summary()));
+        QVERIFY2(failures.count() == 0, qPrintable(failures.summary() + QStringLiteral("\n  seed %1").arg(seed)));
 
         dog.setPhase("checking the VM still serves");
         QCOMPARE(isle->eval(QStringLiteral("return 6 * 7")), QVariant(qlonglong(42)));
