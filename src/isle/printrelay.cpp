@@ -6,6 +6,7 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEvent>
 #include <QtCore/QObject>
+#include <QtCore/QPointer>
 
 namespace {
 const QEvent::Type FlushEvent = QEvent::Type(QEvent::registerEventType());
@@ -59,14 +60,33 @@ void PrintRelay::detach()
 
 void PrintRelay::deliver(QIsle *isle)
 {
-    QStringList lines;
+    const std::shared_ptr<PrintRelay> keep = shared_from_this(); // a slot may destroy the isle
     {
         std::lock_guard<std::mutex> lock(m_mutex);
         if (!m_receiver)
             return;
-        lines.swap(m_lines);
         m_scheduled = false;
+        if (m_next >= m_backlog.size()) {
+            m_backlog.clear();
+            m_next = 0;
+            m_backlog.swap(m_lines);
+        }
     }
-    for (const QString &line : std::as_const(lines))
+    const QPointer<QIsle> alive(isle);
+    const auto end = std::chrono::steady_clock::now() + DeliverBudget;
+    for (int n = 1; m_next < m_backlog.size() && alive; ++n) {
+        const QString line = m_backlog.at(m_next++); // a slot may re-enter deliver()
         Q_EMIT isle->printed(line);
+        if (n % 16 == 0 && std::chrono::steady_clock::now() >= end)
+            break;
+    }
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (!m_receiver || !alive)
+        return;
+    if ((m_next < m_backlog.size() || !m_lines.isEmpty()) && !m_scheduled) {
+        // The rest in a later slice, still ahead of lines printed meanwhile
+        // (whose own wake-up may have been this one).
+        m_scheduled = true;
+        QCoreApplication::postEvent(m_receiver, new QEvent(FlushEvent));
+    }
 }

@@ -7,6 +7,7 @@
 
 #include <QtCore/QStringList>
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 
@@ -20,7 +21,10 @@ class QObject;
 // event per burst, not one per line, and every hand-off of a line is a
 // mutex TSan can see (Qt's own queued-signal hand-off happens inside
 // uninstrumented Qt). Shared by the Lua thread and the QIsle: an abandoned
-// Lua thread may still print after the QIsle is gone.
+// Lua thread may still print after the QIsle is gone. One wake-up emits for
+// at most DeliverBudget and leaves the rest to a wake-up of its own, so a
+// flood of prints (or slow slots) never holds the QIsle's thread for long:
+// its timers and other events get their turn between slices.
 class PrintRelay : public std::enable_shared_from_this<PrintRelay>
 {
 public:
@@ -37,8 +41,12 @@ private:
     PrintRelay() = default;
     void deliver(QIsle *isle); // the receiver's thread
 
+    static constexpr std::chrono::microseconds DeliverBudget{1000};
+
     std::mutex m_mutex;
     QStringList m_lines;          // guarded by m_mutex
+    QStringList m_backlog;        // the receiver's thread: taken, not emitted yet
+    qsizetype m_next = 0;         // the receiver's thread: m_backlog's next line
     QObject *m_receiver = nullptr; // guarded by m_mutex; nullptr once detached
     bool m_scheduled = false;     // guarded by m_mutex: a wake-up is posted
 };

@@ -63,7 +63,9 @@ int progress(lua_State *L)
 {
     RunningRequest *r = running(L);
     // A natural place to stop or pause, whatever the hook's mode.
-    StopControl::from(L).checkpoint(L);
+    StopControl &stop = StopControl::from(L);
+    stop.checkpoint(L);
+    stop.flushResults(); // results emitted before this progress are seen before it
     int value = toProgress(luaL_checknumber(L, 1));
     const bool hasMaximum = !lua_isnoneornil(L, 2);
     const int maximum = hasMaximum ? toProgress(luaL_checknumber(L, 2)) : 0;
@@ -85,26 +87,23 @@ int progress(lua_State *L)
     return 0;
 }
 
-// isle.emit(value): result 1, 2, ... of the request's future, at once.
+// isle.emit(value): result 1, 2, ... of the request's future, at once or,
+// in a flood, a batch at a time (StopControl::emitResult).
 int emitResult(lua_State *L)
 {
     RunningRequest *r = running(L);
     luaL_checkany(L, 1);
-    StopControl::from(L).checkpoint(L);
+    StopControl &stop = StopControl::from(L);
+    stop.checkpoint(L);
     QVariant value;
     try {
         value = Value::read(L, 1, QStringLiteral("emit"));
+        stop.emitResult(*r, std::move(value));
     } catch (const QIsleError &e) {
         Worker::from(L)->raise(L, QIsleError::Kind::Conversion, e.message());
     } catch (const std::bad_alloc &) {
         Worker::from(L)->raise(L, QIsleError::Kind::Memory, QStringLiteral("not enough memory"));
     }
-    // By const reference on purpose: Qt 6.4's move overload announces the
-    // result only up to the first gap (result 0 is missing until the script
-    // returns), so resultReadyAt(i) would fire at the end; this overload
-    // announces index i at once.
-    const QVariant &emitted = value;
-    r->promise->addResult(emitted, r->nextResultIndex++);
     return 0;
 }
 

@@ -2,6 +2,9 @@
 #include "stop/stopcontrol_p.h"
 #include "luautil/statecontext_p.h"
 
+#include <QtCore/QFuture>
+#include <QtCore/QMutexLocker>
+
 namespace {
 
 // Hook mode: always on.
@@ -68,6 +71,7 @@ void StopControl::burstEnd()
 
 void StopControl::begin(RunningRequest &running, lua_State *L)
 {
+    flushResults(); // a nested request runs inline: the outer one's results first
     running.outer = m_current;
     running.previousRunning = StopSignal::running();
     StopSignal::setRunning(L);
@@ -77,6 +81,8 @@ void StopControl::begin(RunningRequest &running, lua_State *L)
 void StopControl::end(RunningRequest &running)
 {
     Q_ASSERT(m_current == &running);
+    if (!running.emitted.values.isEmpty())
+        flushResults(running); // before the request waits, yields or settles
     m_current = running.outer;
     StopSignal::setRunning(running.previousRunning);
 }
@@ -106,6 +112,12 @@ void StopControl::checkpoint(lua_State *L)
 {
     if (!m_current)
         return;
+    if (EmittedResults &e = m_current->emitted; !e.values.isEmpty()) {
+        // A batch out before a pause, and once it is due (the hook comes
+        // here while the script computes on; blocking waits come every slice).
+        if (e.sink->isSuspending() || std::chrono::steady_clock::now() - e.since >= ResultWindow)
+            flushResults(*m_current);
+    }
     // Blocks while suspended; cancel() wakes it.
     m_current->promise->suspendIfRequested();
     const auto now = std::chrono::steady_clock::now();
@@ -121,6 +133,65 @@ void StopControl::checkpoint(lua_State *L)
         m_current->stop = kind;
         m_current->stopRaisedAt = now;
         raiseStop(L);
+    }
+}
+
+void StopControl::emitResult(RunningRequest &running, QVariant &&value)
+{
+    EmittedResults &e = running.emitted;
+    if (!e.sink)
+        e.sink.emplace(QFutureInterfaceBase::get(running.promise->future()));
+    const int index = running.nextResultIndex++;
+    if (running.stop) {
+        // Emitted by cleanup code while the stop is raised: reported (or, on a
+        // canceled future, refused) one by one, as before batches.
+        if (!e.values.isEmpty())
+            flushResults(running);
+        e.sink->reportResult(value, index);
+        return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const bool first = e.values.isEmpty();
+    if (first) {
+        e.begin = index;
+        e.since = now;
+        if (e.values.capacity() == 0)
+            e.values.reserve(256);
+    }
+    e.values.append(std::move(value));
+    if ((first && now - e.lastFlush >= ResultWindow) // after a quiet spell: at once
+        || now - e.since >= ResultWindow || e.values.size() >= ResultBatchMax) {
+        flushResults(running);
+    } else if (first && m_signal && m_current == &running) {
+        m_signal->setFlushAt(e.since + ResultWindow);
+    }
+}
+
+void StopControl::flushResults(RunningRequest &running)
+{
+    EmittedResults &e = running.emitted;
+    QList<QVariant> batch;
+    batch.swap(e.values);
+    const int begin = e.begin;
+    e.lastFlush = std::chrono::steady_clock::now();
+    if (m_signal)
+        m_signal->setFlushAt(std::chrono::steady_clock::time_point::max());
+    QFutureInterface<QVariant> &sink = *e.sink;
+    try {
+        // The const-reference overloads announce indices past a gap at once
+        // (result 0 is missing until the script returns).
+        if (batch.size() == 1 ? sink.reportResult(std::as_const(batch).first(), begin)
+                              : sink.reportResults(batch, begin)) {
+            return;
+        }
+        // Refused: canceled meanwhile. These were emitted before the script
+        // could know; they stay readable, as values reported one by one
+        // before the cancel did (a canceled future's watchers announce none).
+        QMutexLocker lock(&sink.mutex());
+        if (!sink.queryState(QFutureInterfaceBase::Finished) && !sink.hasException())
+            sink.resultStoreBase().addResults(begin, &batch);
+    } catch (const std::bad_alloc &) {
+        // Out of memory in Qt's store: those results are lost, the request goes on.
     }
 }
 

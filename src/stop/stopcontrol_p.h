@@ -10,6 +10,8 @@
 #include <QIsle/qisleerror.h>
 #include <QIsle/qisleoptions.h>
 
+#include <QtCore/QFutureInterface>
+#include <QtCore/QList>
 #include <QtCore/QPromise>
 #include <QtCore/QVariant>
 
@@ -19,6 +21,19 @@
 #include <functional>
 #include <memory>
 #include <optional>
+
+// isle.emit()'s results on their way into the request's future. They are
+// reported a batch at a time (QFutureInterface::reportResults: one
+// resultsReadyAt per batch), so a flood of emits costs a watching thread one
+// event per batch rather than one per value. Lua thread only.
+struct EmittedResults
+{
+    QList<QVariant> values; // results begin, begin + 1, ... not reported yet
+    int begin = 1;
+    std::optional<QFutureInterface<QVariant>> sink; // the request's future, once it emitted
+    std::chrono::steady_clock::time_point since;     // when values' first one came
+    std::chrono::steady_clock::time_point lastFlush; // when a batch last went out
+};
 
 // What the stop machinery knows of one running request. Requests nest when a
 // blocking call is made on the Lua thread itself (it runs inline).
@@ -30,6 +45,7 @@ struct RunningRequest
     std::optional<QIsleError::Kind> stop; // set once the stop is being raised
     std::chrono::steady_clock::time_point stopRaisedAt;
     int nextResultIndex = 1;              // isle.emit(): result 0 is the return value
+    EmittedResults emitted;               // isle.emit(): the batch not reported yet
     bool canceled = false;                // a stop of its own (async: a task's cancel, its group's failure)
     lua_State *previousRunning = nullptr; // StopSignal::running() before this request
 };
@@ -83,6 +99,25 @@ public:
     // Raises the stop error (the stop must be known to be pending).
     [[noreturn]] void raiseStop(lua_State *L);
 
+    // isle.emit(): value becomes the running request's next result. A value
+    // after a quiet spell (no batch out for ResultWindow) is reported at
+    // once; in a flood, values gather into a batch reported once it is
+    // ResultWindow old or ResultBatchMax long -- and always before the
+    // request reports progress, pauses, waits, yields, nests a blocking
+    // request or ends (end()), so results keep their order with progress and
+    // the finish, and none is lost. A batch left pending while the script
+    // computes on is reported within about ResultWindow: by the hook
+    // (hook mode) or by the monitor arming it (signal mode).
+    void emitResult(RunningRequest &running, QVariant &&value);
+    // Reports the running request's pending batch now (isle.progress, waits).
+    void flushResults()
+    {
+        if (m_current && !m_current->emitted.values.isEmpty())
+            flushResults(*m_current);
+    }
+    static constexpr std::chrono::microseconds ResultWindow{1000};
+    static constexpr int ResultBatchMax = 4096;
+
     // Called by the hook after each look that raised nothing (time slices:
     // it may yield the running coroutine with lua_yield(L, 0)). nullptr: none.
     void setAfterCheck(void (*afterCheck)(lua_State *)) { m_afterCheck = afterCheck; }
@@ -93,6 +128,8 @@ public:
     }
 
 private:
+    void flushResults(RunningRequest &running);
+
     RunningRequest *m_current = nullptr;
     QIsleOptions::StopMode m_mode = QIsleOptions::StopMode::Hook;
     std::unique_ptr<StopSignal> m_signal; // Signal mode

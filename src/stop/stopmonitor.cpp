@@ -67,11 +67,18 @@ void StopMonitor::run()
     std::unique_lock lock(m_mutex);
     for (;;) {
         microseconds interval = microseconds::max();
+        std::int64_t now = 0;
         for (StopWatch *watch : m_watches) {
             if (!watch->active.load(std::memory_order_seq_cst))
                 continue;
             interval = std::min(interval, watch->interval);
-            if (watch->stopPending())
+            bool due = watch->stopPending();
+            if (const std::int64_t flushAt = watch->flushAt.load(std::memory_order_relaxed); !due && flushAt) {
+                if (!now)
+                    now = steady_clock::now().time_since_epoch().count();
+                due = now >= flushAt;
+            }
+            if (due)
                 watch->signal();
         }
         if (interval == microseconds::max()) {

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <vector>
@@ -28,6 +29,9 @@ struct StopWatch
     std::chrono::microseconds interval;
     std::function<bool()> stopPending; // asked on the monitor thread
     std::atomic<bool> active{false};   // requests run on the thread
+    // steady_clock nanoseconds from which the thread has results to report
+    // (isle.emit's batch): the monitor arms its hook then too. 0: none.
+    std::atomic<std::int64_t> flushAt{0};
 
     // Sends the thread the stop signal (StopSignal's handler arms the hook).
     void signal() const;

@@ -138,6 +138,20 @@ void StopSignal::stop()
 #endif
 }
 
+void StopSignal::setFlushAt(std::chrono::steady_clock::time_point at)
+{
+#ifdef QISLE_HAVE_STOP_SIGNAL
+    if (m_watch) {
+        const std::int64_t ns = at == std::chrono::steady_clock::time_point::max()
+                ? 0
+                : qMax<std::int64_t>(1, at.time_since_epoch().count());
+        m_watch->flushAt.store(ns, std::memory_order_relaxed);
+    }
+#else
+    Q_UNUSED(at);
+#endif
+}
+
 void StopSignal::setRunning(lua_State *L)
 {
     t_running = L;

@@ -48,6 +48,11 @@ public:
     void start();
     void stop();
 
+    // Results wait to be reported from `at` (isle.emit's batch): the monitor
+    // signals the thread from then on, as for a stop, so the hook reports
+    // them. time_point::max(): none.
+    void setFlushAt(std::chrono::steady_clock::time_point at);
+
     // The coroutine the next signal arms (nullptr: none). Kept in
     // initial-exec TLS so the handler can read it.
     static void setRunning(lua_State *L);

@@ -6,6 +6,8 @@
 
 #include <ctime>
 
+Q_DECLARE_METATYPE(QIsleOptions::StopMode)
+
 namespace {
 
 // Counts timer ticks of the test's own (GUI) thread: ticks while a script
@@ -58,6 +60,12 @@ private Q_SLOTS:
     void emitKeepsResultZero();
     void emitFloodKeepsThreadResponsive();
     void emitUnconvertibleIsConversion();
+    void emitBatchSeenWhileComputing_data();
+    void emitBatchSeenWhileComputing();
+    void emitFloodAnnouncesEachOnceInOrder();
+    void emitsBeforeProgressAreReadyFirst();
+    void emitsBeforeSuspendAreReady();
+    void printFloodInOrderWithSlowSlot();
     void suspendStopsCounter();
     void sleepWakesOnCancel();
     void sleepWakesOnCancelWhileSuspended();
@@ -411,6 +419,127 @@ void tst_Progress::outsideRequest()
         QCOMPARE(e.kind(), QIsleError::Kind::Runtime);
         QCOMPARE(e.line(), 1);
     }
+}
+
+void tst_Progress::emitBatchSeenWhileComputing_data()
+{
+    QTest::addColumn<QIsleOptions::StopMode>("mode");
+    QTest::addRow("signal") << QIsleOptions::StopMode::Signal;
+    QTest::addRow("hook") << QIsleOptions::StopMode::Hook;
+}
+
+void tst_Progress::emitBatchSeenWhileComputing()
+{
+    // Emits in a burst gather into a batch; a script that then computes on
+    // without waiting still gets its last results out, within about a
+    // millisecond (signal mode: the monitor arms the hook; hook mode: the hook).
+    QFETCH(QIsleOptions::StopMode, mode);
+    QIsleOptions options;
+    options.stopMode = mode;
+    auto isle = QIsle::spawn({}, options);
+    QFuture<QVariant> f = isle->spawnEval(QStringLiteral(
+            "for i = 1, 50 do isle.emit(i) end while true do end"));
+    QTRY_VERIFY_WITH_TIMEOUT(f.isResultReadyAt(50), 5000);
+    QVERIFY(!f.isFinished());
+    for (int i = 1; i <= 50; ++i)
+        QCOMPARE(f.resultAt(i), QVariant(qlonglong(i)));
+    f.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 5000);
+}
+
+void tst_Progress::emitFloodAnnouncesEachOnceInOrder()
+{
+    // Batches: fewer events than results, each index announced exactly once,
+    // in order, every value as emitted, from the request and from a task.
+    auto isle = QIsle::spawn();
+    QFutureWatcher<QVariant> watcher;
+    QList<int> announced;
+    int batches = 0;
+    connect(&watcher, &QFutureWatcherBase::resultsReadyAt, this, [&](int begin, int end) {
+        ++batches;
+        for (int i = begin; i < end; ++i)
+            announced.append(i);
+    });
+    constexpr int Emits = 20000;
+    watchFromStart(*isle, watcher, QStringLiteral(
+            "local t = isle.spawn(function() for i = 1, %1 do isle.emit('t' .. i) end end)\n"
+            "t:join()\n"
+            "for i = 1, %1 do isle.emit(i) end\n"
+            "return 'done'").arg(Emits));
+    QTRY_VERIFY_WITH_TIMEOUT(watcher.isFinished(), 30000);
+    const QFuture<QVariant> f = watcher.future();
+    QCOMPARE(f.resultAt(0), QVariant(QStringLiteral("done")));
+    QCOMPARE(f.resultCount(), 2 * Emits + 1);
+    QCOMPARE(announced.size(), 2 * Emits + 1);
+    for (int i = 0; i < 2 * Emits; ++i)
+        QCOMPARE(announced.at(i), i + 1);
+    QCOMPARE(announced.constLast(), 0);
+    for (int i = 1; i <= Emits; ++i) {
+        QCOMPARE(f.resultAt(i), QVariant(QStringLiteral("t%1").arg(i)));
+        QCOMPARE(f.resultAt(Emits + i), QVariant(qlonglong(i)));
+    }
+    QVERIFY2(batches < Emits, qPrintable(QString::number(batches)));
+}
+
+void tst_Progress::emitsBeforeProgressAreReadyFirst()
+{
+    // Results emitted before a progress report are in the future before it.
+    auto isle = QIsle::spawn();
+    QFutureWatcher<QVariant> watcher;
+    bool readyAtProgress = false;
+    QSignalSpy progressed(&watcher, &QFutureWatcherBase::progressValueChanged);
+    connect(&watcher, &QFutureWatcherBase::progressValueChanged, this, [&](int value) {
+        if (value == 1)
+            readyAtProgress = watcher.future().isResultReadyAt(1000);
+    });
+    watchFromStart(*isle, watcher, QStringLiteral(
+            "for i = 1, 1000 do isle.emit(i) end isle.progress(1, 2) isle.sleep(60000)"));
+    QTRY_VERIFY_WITH_TIMEOUT(watcher.progressValue() == 1, 5000);
+    QVERIFY(readyAtProgress);
+    watcher.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(watcher.isFinished(), 5000);
+}
+
+void tst_Progress::emitsBeforeSuspendAreReady()
+{
+    // A paused request has reported every result it emitted.
+    auto isle = QIsle::spawn();
+    QFuture<QVariant> f = isle->spawnEval(QStringLiteral(
+            "for i = 1, 1000 do isle.emit(i) end emitted = true while true do end"));
+    QTRY_VERIFY_WITH_TIMEOUT(f.isResultReadyAt(1), 5000);
+    f.suspend();
+    QTRY_VERIFY_WITH_TIMEOUT(f.isSuspended(), 5000);
+    QVERIFY(f.isResultReadyAt(1000));
+    QCOMPARE(f.resultAt(1000), QVariant(qlonglong(1000)));
+    f.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 5000);
+}
+
+void tst_Progress::printFloodInOrderWithSlowSlot()
+{
+    // print() lines reach QIsle::printed in order, every one, and a slot too
+    // slow for the flood does not hold the thread: delivery goes in slices
+    // and the thread's timer keeps ticking between them.
+    auto isle = QIsle::spawn();
+    constexpr int Lines = 20000;
+    int received = 0;
+    bool inOrder = true;
+    connect(isle.get(), &QIsle::printed, this, [&](const QString &line) {
+        inOrder = inOrder && line == QString::number(received + 1);
+        ++received;
+        QElapsedTimer busy; // a slot that costs about 20 us a line
+        busy.start();
+        while (busy.nsecsElapsed() < 20000) { }
+    });
+    const QVariant done = isle->eval(QStringLiteral("for i = 1, %1 do print(i) end return true").arg(Lines));
+    QCOMPARE(done, QVariant(true));
+    Heartbeat heartbeat;
+    QTRY_COMPARE_WITH_TIMEOUT(received, Lines, 60000);
+    QVERIFY(inOrder);
+    qInfo("%d lines through a 20 us slot: %d timer ticks, longest gap %lld ms",
+          Lines, heartbeat.ticks, heartbeat.longestGapMs);
+    // 0.4 s of slot work: a 5 ms timer ticks between slices.
+    QVERIFY2(heartbeat.ticks >= 5, qPrintable(QString::number(heartbeat.ticks)));
 }
 
 QTEST_GUILESS_MAIN(tst_Progress)

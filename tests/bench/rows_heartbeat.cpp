@@ -78,6 +78,13 @@ void heartbeat(Bench::Table &table)
             return isle->spawnEval(QStringLiteral("for i = 1, 100000 do isle.emit(i) end return true"));
         });
     };
+    qint64 printedLines = 0;
+    QObject::connect(isle.get(), &QIsle::printed, isle.get(), [&](const QString &) { ++printedLines; });
+    auto prints = [&] {
+        return worstGapMs(window, 20000, [&](QFutureWatcher<QVariant> &) {
+            return isle->spawnEval(QStringLiteral("for i = 1, 100000 do print(i) end return true"));
+        });
+    };
     auto progress = [&] {
         return worstGapMs(window, 20000, [&](QFutureWatcher<QVariant> &w) {
             QObject::connect(&w, &QFutureWatcher<QVariant>::progressValueChanged, &w, [&](int) { ++progressSignals; });
@@ -86,7 +93,18 @@ void heartbeat(Bench::Table &table)
     };
     // Rounds of idle, a, b, c: each run's gap is compared to the idle gap
     // measured just before it.
-    auto runs = Bench::roundRobin({idle, cpuBound, emits, progress}, 2.0);
+    auto runs = Bench::roundRobin({idle, cpuBound, emits, prints, progress}, 2.0);
+
+    // The emitting script's own time, beside the same loop calling a C
+    // function that does nothing (no watcher: the script alone).
+    auto scriptMs = [&](const QString &chunk) {
+        const auto start = Bench::Clock::now();
+        QIsle::waitFor(isle->spawnEval(chunk));
+        return Bench::secondsSince(start) * 1e3;
+    };
+    auto [loopTime, emitTime] = Bench::paired(
+            [&] { return scriptMs(QStringLiteral("local s = select for i = 1, 100000 do s('#', i) end return true")); },
+            [&] { return scriptMs(QStringLiteral("for i = 1, 100000 do isle.emit(i) end return true")); });
     isle->shutdown();
 
     const Measured &idleGap = runs[0];
@@ -95,23 +113,33 @@ void heartbeat(Bench::Table &table)
     const QString names[] = {
         QStringLiteral("… while the isle runs `while true do end`"),
         QStringLiteral("… while a script emits 100k results (QFutureWatcher on the main thread)"),
+        QStringLiteral("… while a script prints 100k lines (QIsle::printed connected on the main thread)"),
         QStringLiteral("… while a script calls isle.progress 1M times (watched)"),
     };
-    const QString ids[] = {QStringLiteral("8a"), QStringLiteral("8b"), QStringLiteral("8c")};
+    const QString ids[] = {QStringLiteral("8a"), QStringLiteral("8b"), QStringLiteral("8b2"), QStringLiteral("8c")};
     const qint64 rounds = qMax<qint64>(1, qint64(runs[0].samples.size()));
     const QString notes[] = {
         {},
         QStringLiteral("%1 resultReadyAt signals a run").arg(resultSignals / rounds),
+        QStringLiteral("%1 printed signals a run").arg(printedLines / rounds),
         QStringLiteral("%1 progressValueChanged signals a run").arg(progressSignals / rounds),
     };
     const double idleMedian = Bench::statsOf(idleGap.samples).median;
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < 4; ++i) {
         Measured m = runs[std::size_t(i) + 1];
         m.ratios = Bench::ratiosOf(m, idleGap);
         Row row = Bench::makeRow(ids[i], names[i], QStringLiteral("ms"), m, QStringLiteral("8r"), notes[i]);
         Bench::judge(row, QStringLiteral("≤ 2x 8r + 2 ms"), row.stats.median <= 2 * idleMedian + 2);
         table.add(row);
     }
+
+    table.add(Bench::makeRow(QStringLiteral("8sr"),
+                             QStringLiteral("Script's own time: 100k calls of a C function that does nothing (select)"),
+                             QStringLiteral("ms"), loopTime, {}, QStringLiteral("spawnEval → finished, no watcher")));
+    Row emitRow = Bench::makeRow(QStringLiteral("8s"), QStringLiteral("Script's own time: 100k isle.emit(i)"),
+                                 QStringLiteral("ms"), emitTime, QStringLiteral("8sr"),
+                                 QStringLiteral("spawnEval → finished, no watcher"));
+    table.add(emitRow);
 }
 
 } // namespace Rows
