@@ -1199,7 +1199,8 @@ void tst_Pool::handlerFailedFromEveryIsle()
     {
         std::vector<QIsleLease> leases = leaseAll(*pool);
         for (std::size_t i = 0; i < leases.size(); ++i) {
-            leases[i]->eval(QStringLiteral("source.objectNameChanged:connect(function(n) error('isle %1 broke on ' .. n) end)")
+            leases[i]->eval(QStringLiteral("tagged = true "
+                                           "source.objectNameChanged:connect(function(n) error('isle %1 broke on ' .. n) end)")
                                     .arg(i));
         }
     } // released: a handler is a request of its own on its isle, leased or not
@@ -1221,7 +1222,10 @@ void tst_Pool::handlerFailedFromEveryIsle()
     QIsleLease lease = pool->checkout();
     lease.discard();
     std::vector<QIsleLease> leases = leaseAll(*pool);
-    leases.front()->eval(QStringLiteral("source.objectNameChanged:connect(function(n) error('fresh broke on ' .. n) end)"));
+    for (QIsleLease &l : leases) { // only the fresh isle lacks the tag
+        l->eval(QStringLiteral("if not tagged then tagged = true "
+                               "source.objectNameChanged:connect(function(n) error('fresh broke on ' .. n) end) end"));
+    }
     leases.clear();
     failed.clear();
     source.setObjectName(QStringLiteral("y"));
@@ -1229,6 +1233,12 @@ void tst_Pool::handlerFailedFromEveryIsle()
     QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 2, 5000);
     QTest::qWait(20);
     QCOMPARE(failed.count(), 2);
+    messages.clear();
+    for (const auto &args : std::as_const(failed))
+        messages << static_cast<const QIsleError *>(args.at(0).constData())->message();
+    messages.sort();
+    QVERIFY2(messages.value(0).contains(QStringLiteral("fresh broke on y")), qPrintable(messages.join(u'|')));
+    QVERIFY2(messages.value(1).contains(QStringLiteral("broke on y")), qPrintable(messages.join(u'|')));
 }
 
 void tst_Pool::checkoutRunsCallsPostedToItsThread()
