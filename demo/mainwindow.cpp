@@ -3,13 +3,17 @@
 
 #include "canvas.h"
 #include "consoleline.h"
+#include "downloads.h"
+#include "joblist.h"
 #include "luaeditor.h"
 #include "valuetext.h"
 
+#include <QtCore/QCoreApplication>
 #include <QtCore/QDir>
 #include <QtCore/QFile>
 #include <QtGui/QAction>
 #include <QtGui/QFontDatabase>
+#include <QtGui/QKeyEvent>
 #include <QtWidgets/QFileDialog>
 #include <QtWidgets/QHBoxLayout>
 #include <QtWidgets/QLabel>
@@ -17,6 +21,7 @@
 #include <QtWidgets/QPlainTextEdit>
 #include <QtWidgets/QProgressBar>
 #include <QtWidgets/QPushButton>
+#include <QtWidgets/QScrollArea>
 #include <QtWidgets/QSplitter>
 #include <QtWidgets/QStatusBar>
 #include <QtWidgets/QVBoxLayout>
@@ -40,6 +45,7 @@ constexpr Example Examples[] = {
     {"infinite", "An infinite loop to stop"},
     {"error", "A script with an error on line 7"},
     {"canvas", "Draw on the application's canvas"},
+    {"download", "Await the application's downloads"},
 };
 
 QPlainTextEdit *textPane(const QString &name, QWidget *parent)
@@ -51,13 +57,12 @@ QPlainTextEdit *textPane(const QString &name, QWidget *parent)
     return pane;
 }
 
-QWidget *titled(const QString &title, QWidget *content, QWidget *below = nullptr)
+QWidget *titled(QLabel *label, QWidget *content, QWidget *below = nullptr)
 {
     auto *box = new QWidget;
     auto *layout = new QVBoxLayout(box);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->setSpacing(2);
-    auto *label = new QLabel(title);
     QFont bold = label->font();
     bold.setBold(true);
     label->setFont(bold);
@@ -66,6 +71,11 @@ QWidget *titled(const QString &title, QWidget *content, QWidget *below = nullptr
     if (below)
         layout->addWidget(below);
     return box;
+}
+
+QWidget *titled(const QString &title, QWidget *content, QWidget *below = nullptr)
+{
+    return titled(new QLabel(title), content, below);
 }
 
 } // namespace
@@ -112,16 +122,31 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
     consoleLayout->addWidget(m_prompt);
     consoleLayout->addWidget(m_console, 1);
 
+    // What runs now, each with its Stop: requests run side by side.
+    m_jobs = new JobList;
+    auto *jobsScroll = new QScrollArea;
+    jobsScroll->setWidget(m_jobs);
+    jobsScroll->setWidgetResizable(true);
+    auto *jobsTitle = new QLabel(tr("Running"));
+    connect(m_jobs, &JobList::countChanged, jobsTitle, [jobsTitle](int count) {
+        jobsTitle->setText(count == 0 ? tr("Running") : tr("Running (%1)").arg(count));
+    });
     auto *bottom = new QSplitter(Qt::Horizontal);
     bottom->addWidget(titled(tr("Output"), m_output, consoleRow));
     bottom->addWidget(titled(tr("Errors"), m_errors));
     bottom->setStretchFactor(0, 3);
     bottom->setStretchFactor(1, 2);
-    // The application object scripts drive, beside the editor.
+    // Beside the editor: the application object scripts drive, and what runs.
     m_canvas = new Canvas;
+    auto *right = new QSplitter(Qt::Vertical);
+    right->addWidget(titled(tr("Canvas (Lua: canvas)"), m_canvas));
+    right->addWidget(titled(jobsTitle, jobsScroll));
+    right->setStretchFactor(0, 1);
+    right->setStretchFactor(1, 1);
+    right->setSizes({1000, 1000}); // half and half, whatever the canvas's size hint
     auto *top = new QSplitter(Qt::Horizontal);
     top->addWidget(m_editor);
-    top->addWidget(titled(tr("Canvas (Lua: canvas)"), m_canvas));
+    top->addWidget(right);
     top->setStretchFactor(0, 3);
     top->setStretchFactor(1, 2);
     auto *split = new QSplitter(Qt::Vertical);
@@ -173,11 +198,30 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
 
     QIsleOptions options;
     options.threadName = QStringLiteral("panel-lua");
+    // Side by side: while the editor's script waits (isle.sleep, a download)
+    // the console and the canvas's handlers run, and a script that computes
+    // takes turns with them every 25 ms.
+    options.maxConcurrentRequests = 0;
+    options.timeSlice = std::chrono::milliseconds(25);
     m_isle = QIsle::spawn({}, options);
     connect(m_isle.get(), &QIsle::printed, this, &MainWindow::appendOutput);
     // Scripts use the canvas directly; every access runs here, in the GUI thread.
     m_isle->exposeObject(QStringLiteral("canvas"), m_canvas);
     connect(m_isle.get(), &QIsle::handlerFailed, this, &MainWindow::showError);
+
+    // app.download(url [, bytes]): runs here, in the GUI thread, and returns
+    // the download's future; the script waits for it without holding the
+    // Lua thread, and gets the bytes (or an error it can pcall). Stopping the
+    // script cancels the download.
+    m_downloads = new Downloads(this);
+    connect(m_downloads, &Downloads::started, this, [this](const QString &url, const QFuture<QVariant> &future) {
+        const QString key = QStringLiteral("download[%1]").arg(++m_downloadCount);
+        m_jobs->add(key, QStringLiteral("\u21e3 ") + url.section(QLatin1Char('/'), -1), future);
+    });
+    m_isle->registerAsyncFunction(QStringLiteral("app.download"), this, [this](const QVariantList &args) {
+        const qint64 size = args.size() > 1 ? args.at(1).toLongLong() : -1;
+        return m_downloads->start(args.value(0).toString(), size);
+    });
 
     buildMenus();
     setState(State::Idle);
@@ -272,7 +316,10 @@ void MainWindow::run()
     m_elapsed.start();
     QIsleRequestOptions options;
     options.chunkName = m_chunkName;
-    m_watcher.setFuture(m_isle->spawnEval(m_editor->text(), options));
+    const QFuture<QVariant> future = m_isle->spawnEval(m_editor->text(), options);
+    m_watcher.setFuture(future);
+    m_jobs->add(QStringLiteral("editor"), QStringLiteral("\u25b6 ") + m_chunkName.mid(1).section(QLatin1Char('/'), -1),
+                future);
 }
 
 void MainWindow::stop()
@@ -349,25 +396,33 @@ void MainWindow::submitConsole(const QString &line)
         appendOutput(QStringLiteral("\u2716 syntax error at line %1: %2").arg(parsed.line).arg(parsed.error));
         return;
     }
-    if (m_state != State::Idle)
-        appendOutput(tr("  (queued behind the running script)"));
-
+    // The input runs beside whatever else runs; it has a row in Running
+    // with its own Stop. Each input is a chunk of its own, numbered as typed.
     const bool expression = parsed.kind == QIsleReplInput::Kind::Expression;
-    auto *watcher = new QFutureWatcher<QVariant>(this);
-    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, expression] {
-        try {
-            const QVariant value = QIsle::waitFor(watcher->future());
-            if (expression || value.isValid())
-                appendOutput(valueText(value));
-        } catch (const QIsleError &e) {
-            appendOutput(QStringLiteral("\u2716 ") + QString::fromUtf8(e.what()));
-        }
-        watcher->deleteLater();
-    });
-    // Each console input is a chunk of its own, numbered as it was typed.
+    const int number = ++m_consoleInputs;
+    const QString name = QStringLiteral("in[%1]").arg(number);
     QIsleRequestOptions options;
-    options.chunkName = QStringLiteral("=in[%1]").arg(++m_consoleInputs);
-    watcher->setFuture(m_isle->spawnEval(parsed.chunk, options));
+    options.chunkName = QLatin1Char('=') + name;
+    QIsleJob *job = m_jobs->add(name, name + QStringLiteral("  ") + input.simplified(),
+                                m_isle->spawnEval(parsed.chunk, options));
+    connect(job, &QIsleJob::finished, this, [this, job, expression, number, name] {
+        // Later inputs were typed since: say which one this answer is for.
+        const QString tag = number < m_consoleInputs ? name + QStringLiteral(": ") : QString();
+        if (job->isCanceled())
+            appendOutput(tag + tr("stopped"));
+        else if (const std::optional<QIsleError> error = job->error())
+            appendOutput(tag + QStringLiteral("\u2716 ") + QString::fromUtf8(error->what()));
+        else if (expression || job->result().isValid())
+            appendOutput(tag + valueText(job->result()));
+    });
+}
+
+void MainWindow::enterConsoleLine(const QString &line)
+{
+    m_console->setText(line);
+    m_console->setFocus();
+    QKeyEvent press(QEvent::KeyPress, Qt::Key_Return, Qt::NoModifier);
+    QCoreApplication::sendEvent(m_console, &press);
 }
 
 void MainWindow::appendOutput(const QString &line)

@@ -12,6 +12,8 @@
 
 class Canvas;
 class ConsoleLine;
+class Downloads;
+class JobList;
 class LuaEditor;
 class QLabel;
 class QPlainTextEdit;
@@ -19,8 +21,11 @@ class QProgressBar;
 class QPushButton;
 
 // The scripting panel: an editor, Run/Stop/Pause-Resume, a progress bar,
-// output (print and isle.emit), an errors view and a REPL console, over one
-// QIsle that lives as long as the window.
+// output (print and isle.emit), an errors view, a REPL console and the list
+// of what runs, over one QIsle that lives as long as the window. Requests run
+// side by side (maxConcurrentRequests 0, timeSlice 25 ms): the console
+// answers while the editor's script waits or computes, and every running
+// request (and download) has a row with its own Stop.
 class MainWindow : public QMainWindow
 {
     Q_OBJECT
@@ -37,8 +42,17 @@ public:
     LuaEditor *editor() const { return m_editor; }
     // The application object scripts draw on (Lua: `canvas`).
     Canvas *canvas() const { return m_canvas; }
+    // The simulated downloads scripts await (Lua: `app.download(url [, bytes])`).
+    Downloads *downloads() const { return m_downloads; }
+    // What runs now: the editor's script ("editor"), console inputs
+    // ("in[N]") and downloads ("download[N]"), each with its Stop.
+    JobList *jobs() const { return m_jobs; }
 
-    // The examples under :/examples, by name: progress, stream, infinite, error.
+    // Types a line into the console and presses Return.
+    void enterConsoleLine(const QString &line);
+
+    // The examples under :/examples, by name: progress, stream, infinite,
+    // error, canvas, download.
     static QStringList exampleNames();
     bool loadExample(const QString &name);
 
@@ -60,6 +74,9 @@ private:
 
     LuaEditor *m_editor = nullptr;
     Canvas *m_canvas = nullptr;
+    Downloads *m_downloads = nullptr;
+    JobList *m_jobs = nullptr;
+    int m_downloadCount = 0;
     QPushButton *m_run = nullptr;
     QPushButton *m_stop = nullptr;
     QPushButton *m_pause = nullptr;

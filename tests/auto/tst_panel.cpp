@@ -1,5 +1,7 @@
 // The demo scripting panel, driven as a user would: type, click, read.
 #include "consoleline.h"
+#include "downloads.h"
+#include "joblist.h"
 #include "luaeditor.h"
 #include "mainwindow.h"
 
@@ -32,6 +34,11 @@ private Q_SLOTS:
     void examplesLoad_data();
     void examplesLoad();
     void closeWhileRunning();
+    void consoleAnswersWhileScriptSleeps();
+    void stopStopsOnlyItsOwnJob();
+    void downloadExample();
+    void stoppingScriptCancelsDownload();
+    void downloadRowStop();
 
 private:
     template<typename T>
@@ -45,6 +52,7 @@ private:
     QString output() { return child<QPlainTextEdit>("output")->toPlainText(); }
     void typeScript(const QString &text);
     void consoleEnter(const QString &line);
+    void clickStop(const QString &key);
 
     std::unique_ptr<MainWindow> window;
 };
@@ -83,6 +91,14 @@ void tst_Panel::consoleEnter(const QString &line)
     console->setFocus();
     QTest::keyClicks(console, line);
     QTest::keyClick(console, Qt::Key_Return);
+}
+
+void tst_Panel::clickStop(const QString &key)
+{
+    QPushButton *stop = window->jobs()->stopButton(key);
+    QVERIFY2(stop, qPrintable(key + QLatin1String(" is not running: ") + window->jobs()->keys().join(u' ')));
+    QTRY_VERIFY_WITH_TIMEOUT(stop->isVisible(), 5000);
+    QTest::mouseClick(stop, Qt::LeftButton);
 }
 
 void tst_Panel::idleButtons()
@@ -214,7 +230,8 @@ void tst_Panel::floodedOutputStaysBounded()
     QElapsedTimer elapsed;
     elapsed.start();
     QTest::mouseClick(child<QPushButton>("run"), Qt::LeftButton);
-    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("returned ok")), 30000);
+    QTRY_VERIFY2_WITH_TIMEOUT(output().contains(QLatin1String("returned ok")), qPrintable(output().right(300)), 30000);
+    QTRY_VERIFY2_WITH_TIMEOUT(output().contains(QLatin1String("p20000")), qPrintable(output().right(300)), 30000);
     qInfo("100k emits + 20k prints shown in %lld ms; %d ticks, longest gap %lld ms", elapsed.elapsed(), ticks,
           longestGap);
     QVERIFY(ticks > 0);
@@ -337,6 +354,121 @@ void tst_Panel::closeWhileRunning()
     window.reset();
     qInfo("window closed and destroyed %lld ms into an infinite loop", timer.elapsed());
     QVERIFY(timer.elapsed() < 2000);
+}
+
+void tst_Panel::consoleAnswersWhileScriptSleeps()
+{
+    // The editor's script sleeps; the console answers meanwhile, and both
+    // are listed in Running.
+    typeScript(QStringLiteral("isle.progress(1, 2, 'sleeping')\nisle.sleep(10000)\nreturn 'late'"));
+    QTest::mouseClick(child<QPushButton>("run"), Qt::LeftButton);
+    QCOMPARE(window->jobs()->keys(), QStringList{u"editor"_qs});
+    QTRY_COMPARE_WITH_TIMEOUT(child<QProgressBar>("progress")->maximum(), 2, 5000);
+    consoleEnter(QStringLiteral("1 + 1"));
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("> 1 + 1\n2")), 5000);
+    QCOMPARE(window->state(), MainWindow::State::Running);
+    QTRY_COMPARE_WITH_TIMEOUT(window->jobs()->keys(), QStringList{u"editor"_qs}, 5000);
+    clickStop(QStringLiteral("editor"));
+    QTRY_COMPARE_WITH_TIMEOUT(window->state(), MainWindow::State::Idle, 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(window->jobs()->count(), 0, 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("stopped")), 5000);
+    QVERIFY(!output().contains(QLatin1String("late")));
+}
+
+void tst_Panel::stopStopsOnlyItsOwnJob()
+{
+    typeScript(QStringLiteral("isle.sleep(10000) return 'editor'"));
+    QTest::mouseClick(child<QPushButton>("run"), Qt::LeftButton);
+    consoleEnter(QStringLiteral("isle.sleep(10000) return 'first'"));
+    consoleEnter(QStringLiteral("isle.sleep(10000) return 'second'"));
+    QCOMPARE(window->jobs()->keys(), (QStringList{u"editor"_qs, u"in[1]"_qs, u"in[2]"_qs}));
+
+    clickStop(QStringLiteral("in[1]"));
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("in[1]: stopped")), 5000); // a late answer names its input
+    QTRY_COMPARE_WITH_TIMEOUT(window->jobs()->keys(), (QStringList{u"editor"_qs, u"in[2]"_qs}), 5000);
+    QCOMPARE(window->state(), MainWindow::State::Running);
+
+    clickStop(QStringLiteral("editor")); // the editor's row does what the Stop button does
+    QTRY_COMPARE_WITH_TIMEOUT(window->state(), MainWindow::State::Idle, 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(window->jobs()->keys(), QStringList{u"in[2]"_qs}, 5000);
+    QVERIFY(!output().contains(QLatin1String("returned")));
+
+    consoleEnter(QStringLiteral("6 * 7")); // still answered at once
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("> 6 * 7\n42")), 5000);
+    clickStop(QStringLiteral("in[2]"));
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("in[2]: stopped")), 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(window->jobs()->count(), 0, 5000);
+    const QStringList lines = output().split(u'\n');
+    QVERIFY(!lines.contains(u"first"_qs));
+    QVERIFY(!lines.contains(u"second"_qs));
+}
+
+void tst_Panel::downloadExample()
+{
+    // The example awaits four application-side downloads at once (one
+    // fails with 404); the console answers while they run.
+    window->downloads()->setBytesPerSecond(8 * 1024 * 1024); // a few ticks each
+    QSignalSpy rows(window->jobs(), &JobList::countChanged);
+    QVERIFY(window->loadExample(QStringLiteral("download")));
+    QTest::mouseClick(child<QPushButton>("run"), Qt::LeftButton);
+    consoleEnter(QStringLiteral("1 + 1"));
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("> 1 + 1\n2")), 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(window->state(), MainWindow::State::Idle, 10000);
+
+    qint64 total = 0;
+    for (const char *url : {"https://example.org/releases/qt-everywhere-src-6.4.2.tar.xz",
+                            "https://example.org/releases/lua-5.4.6.tar.gz",
+                            "https://example.org/docs/reference-manual.pdf"}) {
+        const qint64 size = Downloads::sizeFor(QLatin1String(url));
+        total += size;
+        const QString name = QString::fromLatin1(url).section(QLatin1Char('/'), -1);
+        QTRY_VERIFY2_WITH_TIMEOUT(output().contains(QStringLiteral("%1 bytes").arg(size)), qPrintable(name + u'\n' + output()),
+                                  5000);
+    }
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QStringLiteral("returned %1 bytes in 3 files").arg(total)), 5000);
+    QVERIFY2(output().contains(QLatin1String("failed: 404 Not Found")), qPrintable(output()));
+    QVERIFY(child<QPlainTextEdit>("errors")->toPlainText().isEmpty());
+    auto *bar = child<QProgressBar>("progress");
+    QCOMPARE(bar->maximum(), 4);
+    QCOMPARE(bar->value(), 4);
+    QCOMPARE(window->downloads()->activeCount(), 0);
+    QTRY_COMPARE_WITH_TIMEOUT(window->jobs()->count(), 0, 5000);
+    int most = 0;
+    for (const QList<QVariant> &args : std::as_const(rows))
+        most = qMax(most, args.at(0).toInt());
+    QVERIFY2(most >= 5, "the script and its four downloads were listed at once");
+}
+
+void tst_Panel::stoppingScriptCancelsDownload()
+{
+    typeScript(QStringLiteral("return #app.download('https://example.org/big.iso', 100000000)"));
+    QTest::mouseClick(child<QPushButton>("run"), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(window->downloads()->activeCount(), 1, 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(window->jobs()->keys(), (QStringList{u"editor"_qs, u"download[1]"_qs}), 5000);
+    QElapsedTimer timer;
+    timer.start();
+    QTest::mouseClick(child<QPushButton>("stop"), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(window->state(), MainWindow::State::Idle, 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(window->downloads()->activeCount(), 0, 5000); // the download saw the cancel
+    qInfo("script and download stopped in %lld ms", timer.elapsed());
+    QTRY_COMPARE_WITH_TIMEOUT(window->jobs()->count(), 0, 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("stopped")), 5000);
+}
+
+void tst_Panel::downloadRowStop()
+{
+    // Stop on a download's row cancels that download only: the script sees
+    // an error that says so (its producer canceled the future) and goes on.
+    typeScript(QStringLiteral("local ok, e = pcall(app.download, 'https://example.org/big.iso', 100000000)\n"
+                              "print(ok, e)\n"
+                              "return 'after'"));
+    QTest::mouseClick(child<QPushButton>("run"), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(window->downloads()->activeCount(), 1, 5000);
+    clickStop(QStringLiteral("download[1]"));
+    QTRY_VERIFY_WITH_TIMEOUT(output().contains(QLatin1String("returned after")), 5000);
+    QVERIFY2(output().contains(QLatin1String("false\t")) && output().contains(QLatin1String("canceled")),
+             qPrintable(output()));
+    QTRY_COMPARE_WITH_TIMEOUT(window->downloads()->activeCount(), 0, 5000);
 }
 
 QTEST_MAIN(tst_Panel)
