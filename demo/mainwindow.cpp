@@ -141,9 +141,9 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
     auto *right = new QSplitter(Qt::Vertical);
     right->addWidget(titled(tr("Canvas (Lua: canvas)"), m_canvas));
     right->addWidget(titled(jobsTitle, jobsScroll));
-    right->setStretchFactor(0, 1);
-    right->setStretchFactor(1, 1);
-    right->setSizes({1000, 1000}); // half and half, whatever the canvas's size hint
+    right->setStretchFactor(0, 3);
+    right->setStretchFactor(1, 2);
+    right->setSizes({1200, 800}); // 3 : 2, whatever the canvas's size hint
     auto *top = new QSplitter(Qt::Horizontal);
     top->addWidget(m_editor);
     top->addWidget(right);

@@ -11,7 +11,7 @@ for i = 0, 23 do
   local angle = i * math.pi / 12
   canvas.pen = palette[i % #palette + 1]
   canvas:add(canvas.Circle, cx + math.floor(r * math.cos(angle)),
-             cy + math.floor(r * math.sin(angle)), 16 + i * 2)
+             cy + math.floor(r * math.sin(angle)), (16 + i * 2) * r // 150)
 end
 canvas.pen = "black"
 canvas:addText("drawn from Lua: " .. canvas.shapeCount .. " shapes", 12, canvas.height - 12)
