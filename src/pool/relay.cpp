@@ -229,8 +229,13 @@ bool PoolRelay::relay(HeldRequest &held)
         held.suspendSent = suspend;
         QFuture<QVariant>(from).setSuspended(suspend);
     }
-    while (from.isResultReadyAt(held.nextResult))
-        relayResult(promise, from, held.nextResult++);
+    // Emitted values are copied once the isle's future finished, not while
+    // it runs: Qt 6.4's QFutureInterface<T>::reportException (what a failing
+    // request's QPromise::setException calls) frees the stored results
+    // without the future's mutex, so reading them from another thread while
+    // the request may still fail can read freed memory (ThreadSanitizer saw
+    // it). Once finished they no longer change. Progress is read under the
+    // mutex and relayed as it comes.
     relayProgress(promise, from);
     return true;
 }

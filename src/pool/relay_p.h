@@ -46,7 +46,6 @@ struct HeldRequest
     bool attached = false;        // isleFuture is set
     bool cancelSent = false;      // the caller's cancel reached the isle's future
     bool suspendSent = false;     // the isle's future is asked to suspend
-    int nextResult = 1;           // the next emit (result index) to copy
 };
 
 // Copies a finished isle future into a held request's promise -- results
@@ -59,8 +58,9 @@ void finishFrom(QFutureInterface<QVariant> &promise, const QFuture<QVariant> &is
 // It relays held requests: while any exists it looks at them every
 // millisecond or so (less often when there are thousands) -- the caller's
 // cancel, suspend and resume go to the isle's future (or, before an isle
-// took the request, the cancel finishes it at once), the isle's emits,
-// progress and outcome come back. No thread per request, and nothing
+// took the request, the cancel finishes it at once), the isle's progress
+// comes back as it changes, its emits and outcome when it finished (see
+// PoolRelay::relay for why not earlier). No thread per request, and nothing
 // depends on an event loop in the caller's thread. (A QFutureWatcher would
 // see changes without looking, but its callout events cross threads inside
 // Qt, where ThreadSanitizer cannot follow them.)
