@@ -7,6 +7,8 @@
 
 #include <QtCore/QCoreApplication>
 
+#include <algorithm>
+
 #include <QIsle/qisleerror.h>
 
 namespace {
@@ -373,6 +375,7 @@ Fiber *Scheduler::takeReady()
                     return f;
             }
             f->state = Fiber::State::Held;
+            m_held.push_back(f);
             f->own->reportSuspended();
             continue;
         }
@@ -413,6 +416,10 @@ void Scheduler::stop(Fiber *f)
         makeReady(f);
         break;
     case Fiber::State::Held:
+        m_held.erase(std::remove(m_held.begin(), m_held.end(), f), m_held.end());
+        f->wait.outcome = WaitState::Outcome::Stop;
+        makeReady(f);
+        break;
     case Fiber::State::Ready:
         f->wait.outcome = WaitState::Outcome::Stop;
         makeReady(f);
@@ -585,10 +592,24 @@ void Scheduler::onOwnSuspending(Fiber *f)
         f->own->reportSuspended();
 }
 
+// Every fiber of the request held meanwhile goes on, in the order it was
+// held (the one that was ready first runs first: a task that had not
+// started starts before its spawner goes on), whichever fiber's watcher
+// reports the resume first.
 void Scheduler::onOwnResumed(Fiber *f)
 {
-    if (f->state == Fiber::State::Held)
-        makeReady(f);
+    if (f->state != Fiber::State::Held)
+        return;
+    QFutureInterface<QVariant> *own = f->own;
+    for (auto it = m_held.begin(); it != m_held.end();) {
+        Fiber *held = *it;
+        if (held->own == own) {
+            it = m_held.erase(it);
+            makeReady(held);
+        } else {
+            ++it;
+        }
+    }
 }
 
 Async::TimerMap::iterator Scheduler::addTimer(Clock::time_point when, Fiber *f, Async::TimerEntry::Kind kind)

@@ -199,6 +199,7 @@ private:
     std::atomic<bool> *m_readyFlag = nullptr;
     std::deque<Fiber *> m_ready;
     std::deque<Fiber *> m_sliced; // ready, after a time slice (see releaseSliced)
+    std::deque<Fiber *> m_held;   // held, in the order they were
     QSet<Fiber *> m_suspended; // waiting, ready or held
     QSet<lua_State *> m_heldThreads;    // their threads
     QSet<lua_State *> m_heldCoroutines; // script coroutines suspended in their waits

@@ -76,35 +76,45 @@ void _ZN20QFutureInterfaceBase15reportExceptionERK10QException(void *self, const
 {
     QISLE_REAL(void (*)(void *, const void *), _ZN20QFutureInterfaceBase15reportExceptionERK10QException);
     __tsan_release(shared(self));
+    QISLE_NAMED_FRAME(_ZN20QFutureInterfaceBase15reportExceptionERK10QException); // posts the canceled callout events
     fn(self, e);
+    QISLE_END_NAMED_FRAME();
 }
 
 void _ZN20QFutureInterfaceBase15reportExceptionENSt15__exception_ptr13exception_ptrE(void *self, void *e)
 {
     QISLE_REAL(void (*)(void *, void *), _ZN20QFutureInterfaceBase15reportExceptionENSt15__exception_ptr13exception_ptrE);
     __tsan_release(shared(self));
+    QISLE_NAMED_FRAME(_ZN20QFutureInterfaceBase15reportExceptionENSt15__exception_ptr13exception_ptrE); // posts the canceled callout events
     fn(self, e);
+    QISLE_END_NAMED_FRAME();
 }
 
 void _ZN20QFutureInterfaceBase14reportCanceledEv(void *self)
 {
     QISLE_REAL(void (*)(void *), _ZN20QFutureInterfaceBase14reportCanceledEv);
     __tsan_release(shared(self));
+    QISLE_NAMED_FRAME(_ZN20QFutureInterfaceBase14reportCanceledEv); // posts the canceled callout events
     fn(self);
+    QISLE_END_NAMED_FRAME();
 }
 
 void _ZN20QFutureInterfaceBase6cancelEv(void *self)
 {
     QISLE_REAL(void (*)(void *), _ZN20QFutureInterfaceBase6cancelEv);
     __tsan_release(shared(self));
+    QISLE_NAMED_FRAME(_ZN20QFutureInterfaceBase6cancelEv); // posts the canceled callout events
     fn(self);
+    QISLE_END_NAMED_FRAME();
 }
 
 void _ZN20QFutureInterfaceBase6cancelENS_10CancelModeE(void *self, int mode)
 {
     QISLE_REAL(void (*)(void *, int), _ZN20QFutureInterfaceBase6cancelENS_10CancelModeE);
     __tsan_release(shared(self));
+    QISLE_NAMED_FRAME(_ZN20QFutureInterfaceBase6cancelENS_10CancelModeE); // posts the canceled callout events
     fn(self, mode);
+    QISLE_END_NAMED_FRAME();
 }
 
 // --- observing: acquire after (also when it throws the stored exception) ---
@@ -240,6 +250,26 @@ bool _ZN16QCoreApplication15notifyInternal2EP7QObjectP6QEvent(void *receiver, vo
 QISLE_PASS2(_ZN20QFutureInterfaceBase18reportResultsReadyEii, int, int)
 QISLE_PASS2(_ZN20QFutureInterfaceBase16setProgressRangeEii, int, int)
 QISLE_PASS2(_ZN20QFutureInterfaceBase23setProgressValueAndTextEiRK7QString, int, const void *)
+
+// suspend() and resume() of a future, and a worker telling it paused: the
+// suspending, resumed and suspended callout events likewise.
+void _ZN20QFutureInterfaceBase12setSuspendedEb(void *self, bool suspend)
+{
+    QISLE_REAL(void (*)(void *, bool), _ZN20QFutureInterfaceBase12setSuspendedEb);
+    __tsan_release(shared(self));
+    QISLE_NAMED_FRAME(_ZN20QFutureInterfaceBase12setSuspendedEb);
+    fn(self, suspend);
+    QISLE_END_NAMED_FRAME();
+}
+
+void _ZNK20QFutureInterfaceBase15reportSuspendedEv(const void *self)
+{
+    QISLE_REAL(void (*)(const void *), _ZNK20QFutureInterfaceBase15reportSuspendedEv);
+    __tsan_release(shared(self));
+    QISLE_NAMED_FRAME(_ZNK20QFutureInterfaceBase15reportSuspendedEv);
+    fn(self);
+    QISLE_END_NAMED_FRAME();
+}
 
 void _ZN20QFutureInterfaceBase16setProgressValueEi(void *self, int value)
 {

@@ -268,27 +268,28 @@ function stress.cpuTasks(k, n)
 end
 
 -- A channel shared by two requests: pipeSend sends 1..n, pipeRecv checks the
--- order and counts. Whoever comes first makes it; a stopped one closes it so
--- that its partner does not wait for ever (a request canceled before it ran
+-- order and counts. An exec request made it before either started (with time
+-- slices a script may be paused between any two instructions: "make it
+-- unless it exists" in Lua could make two). A stopped one closes it so that
+-- its partner does not wait for ever (a request canceled before it ran
 -- cannot: the test's pipeClose request does).
-local function pipe(id, cap)
-  local ch = pipes[id]
-  if not ch then
-    ch = isle.channel(cap)
-    pipes[id] = ch
-  end
-  return ch
+function stress.newPipe(id, cap)
+  pipes[id] = isle.channel(cap)
 end
 
-function stress.pipeSend(id, n, cap)
-  local ch = pipe(id, cap)
+local function pipe(id)
+  return pipes[id] or error('pipe ' .. id .. ' was never made')
+end
+
+function stress.pipeSend(id, n)
+  local ch = pipe(id)
   local guard <close> = setmetatable({}, {__close = function() ch:close() end})
   for i = 1, n do ch:send(i) end
   return n
 end
 
-function stress.pipeRecv(id, n, cap)
-  local ch = pipe(id, cap)
+function stress.pipeRecv(id, n)
+  local ch = pipe(id)
   local guard <close> = setmetatable({}, {__close = function(_, err) if err ~= nil then ch:close() end end})
   local want = 1
   while true do
@@ -301,7 +302,7 @@ function stress.pipeRecv(id, n, cap)
 end
 
 function stress.pipeClose(id)
-  pipe(id, 0):close()
+  pipe(id):close()
   return true
 end
 )lua";
@@ -376,9 +377,11 @@ struct InFlight
     Action action = Action::None;
     int actAt = 0;          // the caller's step at which the action starts
     bool suspended = false;
+    bool wasSuspended = false; // for messages
     bool canceled = false;  // canceled by us, or by the isle's end
     bool isleGone = false;  // its isle was destroyed or shut down with it in flight
     bool lenient = false;   // its pair's partner was stopped: a short count or 'closed' is fine
+    bool fixed = false;     // neither canceled nor suspended (a pair's setup)
     qlonglong pair = 0;     // pipeSend/pipeRecv: the channel's id
 };
 
@@ -409,9 +412,9 @@ void check(InFlight &f, Failures &failures)
 {
     const Expected &e = f.expected;
     if (!finishedWithin(f.future, FinishLimit)) {
-        failures.add(QStringLiteral("%1: not finished after %2 s (action %3, suspended %4, canceled %5, "
+        failures.add(QStringLiteral("%1: not finished after %2 s (was suspended %3, canceled %4, lenient %5, "
                                     "future: started %6 running %7 suspending %8 suspended %9 canceled %10)")
-                             .arg(e.what).arg(FinishLimit.count()).arg(int(f.action)).arg(f.suspended).arg(f.canceled)
+                             .arg(e.what).arg(FinishLimit.count()).arg(f.wasSuspended).arg(f.canceled).arg(f.lenient)
                              .arg(f.future.isStarted()).arg(f.future.isRunning()).arg(f.future.isSuspending())
                              .arg(f.future.isSuspended()).arg(f.future.isCanceled()));
         return;
@@ -465,6 +468,7 @@ std::vector<InFlight> submitRandom(QIsle *isle, QRandomGenerator &rng, bool pair
     const qint64 b = rng.bounded(-1000, 1000);
     const int ms = int(rng.bounded(0, 4));
     std::vector<InFlight> out(1);
+    out.reserve(3); // f stays valid while a pair adds its two
     InFlight *f = &out.front();
     Expected *e = &f->expected;
     const auto eval = [&](const QString &code) {
@@ -614,17 +618,32 @@ std::vector<InFlight> submitRandom(QIsle *isle, QRandomGenerator &rng, bool pair
                             "return (not ok and not sent) and v or -1").arg(a));
         e->value = qlonglong(a);
         break;
-    default: { // two requests sharing a channel
+    default: { // two requests sharing a channel, made by an exec request before them
         const qlonglong id = nextPair++;
         const qint64 n = rng.bounded(1, 31);
         const int cap = int(rng.bounded(0, 4));
-        call("stress.pipeSend", {id, n, cap});
+        e->what = QStringLiteral("exec stress.newPipe(%1, %2)").arg(id).arg(cap);
+        f->future = isle->spawnExec([id, cap](lua_State *L) {
+            lua_getglobal(L, "stress");
+            lua_getfield(L, -1, "newPipe");
+            lua_pushinteger(L, id);
+            lua_pushinteger(L, cap);
+            lua_call(L, 2, 0);
+            lua_pop(L, 1);
+            return QVariant(true);
+        });
+        e->value = true;
+        f->fixed = true;
+        out.emplace_back();
+        f = &out.back();
+        e = &f->expected;
+        call("stress.pipeSend", {id, n});
         e->value = qlonglong(n);
         f->pair = id;
         out.emplace_back();
         f = &out.back();
         e = &f->expected;
-        call("stress.pipeRecv", {id, n, cap});
+        call("stress.pipeRecv", {id, n});
         e->value = qlonglong(n);
         e->upTo = n;
         f->pair = id;
@@ -727,6 +746,7 @@ void callerLoop(Isles &isles, int caller, quint32 seed, int count, Failures &fai
             } else {
                 f.future.suspend();
                 f.suspended = true;
+                f.wasSuspended = true;
             }
         }
         flushClosers();
@@ -742,6 +762,8 @@ void callerLoop(Isles &isles, int caller, quint32 seed, int count, Failures &fai
             InFlight &g = inFlight[i];
             const int roll = int(rng.bounded(100));
             g.actAt = step + int(rng.bounded(0, 6));
+            if (g.fixed)
+                continue;
             if (roll < 4)
                 cancel(g); // right away: most likely still queued
             else if (roll < 8)
@@ -783,7 +805,7 @@ void churnLoop(Producer *producer, int isles, quint32 seed, Failures &failures, 
                 f.canceled = true; // the isle's end may cancel it
                 f.isleGone = true;
                 f.lenient = f.pair != 0;
-                if (rng.bounded(10) == 0)
+                if (rng.bounded(10) == 0 && !f.fixed)
                     f.future.cancel();
                 futures.push_back(std::move(f));
             }
@@ -867,6 +889,35 @@ void tst_AsyncStress::suspendedBeforeItsTaskStarts()
         }
         QVERIFY(blocker.isFinished());
     }
+    // Resumed, the fibers held meanwhile go on in the order they were held:
+    // the task, ready first, starts before its spawner's sleep returns (a
+    // task starts no later than the spawner's next wait), so the spawner's
+    // cancel finds it started and its <close> runs.
+    for (int i = 0; i < 5; ++i) {
+        QFuture<QVariant> blocker = isle->spawnEval(QStringLiteral("isle.sleep(5)"));
+        QFuture<QVariant> f = isle->spawnEval(QStringLiteral(
+                "suspendMe()\n"
+                "local closed = false\n"
+                "local t = isle.spawn(function()\n"
+                "  local guard <close> = setmetatable({}, {__close = function() closed = true end})\n"
+                "  isle.sleep(1e9)\n"
+                "end)\n"
+                "isle.select({isle.channel()}, 1) -- ends by itself (isle.sleep would pause at its check)\n"
+                "t:cancel()\n"
+                "pcall(t.join, t)\n"
+                "return closed"));
+        {
+            QMutexLocker lock(ownMutex.get());
+            *own = f;
+        }
+        QTRY_VERIFY_WITH_TIMEOUT(f.isSuspended(), 10000);
+        QTest::qWait(20); // the select timed out: its fiber is held too
+        f.resume();
+        QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 10000);
+        QCOMPARE(QIsle::waitFor(f), QVariant(true));
+        QVERIFY(blocker.isFinished());
+    }
+
     // A suspended request's held task is reached by the isle's end too.
     QFuture<QVariant> blocker = isle->spawnEval(QStringLiteral("isle.sleep(5)"));
     QFuture<QVariant> f = isle->spawnEval(QStringLiteral(
