@@ -1,8 +1,8 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 //
 // A Lua console in Qt Quick: qisle-qml-console [--run LINE]... [--screenshot FILE]
-// Each --run line is typed into the console at start (for demos and
-// screenshots).
+// Each --run line is typed into the console at start, once the previous
+// one ended or ran for a second (for demos and screenshots).
 #include <QtCore/QCommandLineParser>
 #include <QtGui/QGuiApplication>
 #include <QtCore/QTimer>
@@ -23,7 +23,8 @@ int main(int argc, char **argv)
     app.setApplicationName(QStringLiteral("QIsle console"));
     QCommandLineParser parser;
     parser.addHelpOption();
-    const QCommandLineOption run(QStringLiteral("run"), QStringLiteral("Type LINE into the console at start."),
+    const QCommandLineOption run(QStringLiteral("run"), QStringLiteral("Type LINE into the console at start (once the previous line "
+                                                                 "ended or ran for a second)."),
                                  QStringLiteral("LINE"));
     parser.addOption(run);
     const QCommandLineOption screenshot(QStringLiteral("screenshot"),
