@@ -38,8 +38,10 @@ for target in $targets; do
     seeds="$root/tests/fuzz/corpus/$target"
     work="$build/fuzz-corpus/$target" # grows here; the committed seeds stay as they are
     mkdir -p "$work"
+    dict=() # tests/fuzz/<target>.dict: words the mutator splices in (Lua, isle.*)
+    [ -f "$root/tests/fuzz/$target.dict" ] && dict=(-dict="$root/tests/fuzz/$target.dict")
     echo "=== fuzz: $target for ${seconds}s ($(date +%T))"
-    if ! "$build/tests/fuzz/$target" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=4096 \
+    if ! "$build/tests/fuzz/$target" "${dict[@]}" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=4096 \
         -max_len=4096 -print_final_stats=1 -artifact_prefix="$artifacts/$target-" \
         "$work" "$seeds" </dev/null; then
         echo "=== fuzz: $target FAILED; artifacts in $artifacts:" >&2

@@ -1,0 +1,5 @@
+local t = isle.spawn(function() local c <close> = setmetatable({}, {__close = function() isle.emit('closed') end}) app.pending() end)
+isle.spawn(function() isle.sleep(2) error({code = 7}) end)
+local ch = isle.channel()
+isle.spawn(function() t:join() end)
+return ch:recv()
