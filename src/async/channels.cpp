@@ -8,13 +8,50 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
+#include <vector>
 
 namespace {
 
 constexpr char ChannelType[] = "isle.channel";
 constexpr int BufferSlot = 1;  // user value: {[head .. head + count - 1] = buffered values}
 constexpr int MailboxSlot = 2; // user value: {[slot] = a value in flight (a waiting sender's, or delivered)}
+
+// Fibers waiting on a channel, oldest first. A vector with a moving head,
+// not a std::deque: an empty one owns no memory, so a channel that never had
+// a waiter needs no destructor -- one made by a __gc finalizer while the VM
+// closes is never finalized itself (Lua does not finalize objects made
+// then), and must not leak.
+template<typename Waiter>
+class WaiterQueue
+{
+public:
+    bool empty() const { return m_head == m_items.size(); }
+    const Waiter &front() const { return m_items[m_head]; }
+    void push_back(const Waiter &w) { m_items.push_back(w); }
+    void pop_front()
+    {
+        if (++m_head == m_items.size()) {
+            m_items.clear();
+            m_head = 0;
+        } else if (m_head >= 32 && m_head * 2 >= m_items.size()) {
+            m_items.erase(m_items.begin(), m_items.begin() + std::ptrdiff_t(m_head));
+            m_head = 0;
+        }
+    }
+    template<typename Pred>
+    void removeIf(Pred pred)
+    {
+        m_items.erase(std::remove_if(m_items.begin() + std::ptrdiff_t(m_head), m_items.end(), pred), m_items.end());
+        if (empty()) {
+            m_items.clear();
+            m_head = 0;
+        }
+    }
+
+private:
+    std::vector<Waiter> m_items;
+    std::size_t m_head = 0;
+};
 
 // A channel of Lua values. Fibers of any request may wait on it; a waiter's
 // stack holds the channel (its argument), so it outlives every wait on it.
@@ -31,14 +68,14 @@ struct Channel
     lua_Integer count = 0;
     lua_Integer nextSlot = 1;
     bool closed = false;
-    std::deque<Waiter> senders;   // waiting in send; their values wait in the mailbox
-    std::deque<Waiter> receivers; // waiting in recv or isle.select
+    WaiterQueue<Waiter> senders;   // waiting in send; their values wait in the mailbox
+    WaiterQueue<Waiter> receivers; // waiting in recv or isle.select
 
     void forget(Fiber *f)
     {
         auto gone = [f](const Waiter &w) { return w.fiber == f; };
-        senders.erase(std::remove_if(senders.begin(), senders.end(), gone), senders.end());
-        receivers.erase(std::remove_if(receivers.begin(), receivers.end(), gone), receivers.end());
+        senders.removeIf(gone);
+        receivers.removeIf(gone);
     }
 };
 

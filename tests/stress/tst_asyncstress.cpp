@@ -221,14 +221,17 @@ function stress.select2(n, ms)
   return count
 end
 
--- a task canceled at its wait: join says canceled, its <close> ran
+-- a task canceled at its wait: join says canceled, its <close> ran (the
+-- task may be paused by a time slice before it made it: wait until it did)
 function stress.cancelTask(ms)
-  local closed = false
+  local closed, armed = false, false
   local t = isle.spawn(function()
     local guard <close> = setmetatable({}, {__close = function() closed = true end})
+    armed = true
     isle.sleep(1e9)
   end)
   isle.sleep(ms)
+  while not armed do isle.sleep(0) end
   t:cancel()
   local ok, m = pcall(t.join, t)
   return not ok and tostring(m):find('canceled', 1, true) ~= nil and t:done() and closed
@@ -781,7 +784,7 @@ void callerLoop(Isles &isles, int caller, quint32 seed, int count, Failures &fai
         finishOldest();
 }
 
-// Isles born and destroyed (or shut down, with a short shutdownTimeout)
+// Isles born and destroyed (or shut down, with a shortened shutdownTimeout)
 // while the callers run, with waiting requests in flight: every future must
 // be finished when the destructor or shutdown() returns.
 void churnLoop(Producer *producer, int isles, quint32 seed, Failures &failures, Watchdog &dog)
@@ -792,7 +795,9 @@ void churnLoop(Producer *producer, int isles, quint32 seed, Failures &failures, 
         const int limit = int(rng.bounded(0, 3));
         std::unique_ptr<QIsle> isle;
         try {
-            isle = spawnStressed(producer, limit, int(rng.bounded(0, 2)), std::chrono::milliseconds(30));
+            // A short shutdownTimeout: shutdown() cancels what still waits
+            // after it (not too short: it also bounds the destructor's join).
+            isle = spawnStressed(producer, limit, int(rng.bounded(0, 2)), std::chrono::milliseconds(300));
         } catch (const QIsleError &e) {
             failures.add(QStringLiteral("churn: spawn failed: %1").arg(QString::fromUtf8(e.what())));
             continue;
@@ -944,7 +949,7 @@ void tst_AsyncStress::waitingTrafficWithChurn()
     Failures failures;
     const int rounds = 3;
     const int perCaller = scaled(300);
-    const int churnIsles = scaled(15);
+    const int churnIsles = scaled(10);
 
     Producer producer; // outlives every isle: their host functions use it
     struct Spec
