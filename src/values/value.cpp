@@ -24,6 +24,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -351,10 +352,11 @@ private:
     }
 
     // The key at slot as a map key; fails for anything but a UTF-8 string.
-    QString readStringKey(int slot, int segments)
+    QString readStringKey(int slot, int segments, const char **id)
     {
         size_t length = 0;
         const char *data = lua_tolstring(m_L, slot, &length);
+        *id = data;
         CachedString *cached = nullptr;
         if (length <= CacheMaxLength) {
             cached = &m_cache[(reinterpret_cast<std::uintptr_t>(data) >> 3) % CacheSize];
@@ -401,7 +403,8 @@ private:
         // list; anything else goes to ints or strings, sorted out at the end.
         QVariantList list;
         std::vector<std::pair<lua_Integer, QVariant>> ints;
-        std::map<QString, QVariant> strings;
+        QVarLengthArray<NamedEntry, 8> named; // string keys, in lua_next's order (a record's)
+        std::map<QString, QVariant> strings;  // string keys past MaxRecordKeys: a map, not a record
         if (const lua_Unsigned length = lua_rawlen(L, index)) // a hint only: any border
             list.reserve(qsizetype(qMin<lua_Unsigned>(length, 1u << 16)));
         bool nested = false;
@@ -417,13 +420,22 @@ private:
             if (keyType == LUA_TNUMBER && lua_isinteger(L, keySlot)) {
                 const lua_Integer key = lua_tointeger(L, keySlot);
                 QVariant value = read(keySlot + 1, segments + 1, &isTable, &h);
-                if (ints.empty() && strings.empty() && key == lua_Integer(list.size()) + 1)
+                if (ints.empty() && named.isEmpty() && strings.empty() && key == lua_Integer(list.size()) + 1)
                     list.append(std::move(value));
                 else
                     ints.emplace_back(key, std::move(value));
             } else if (keyType == LUA_TSTRING) {
-                QString key = readStringKey(keySlot, segments);
-                strings.emplace(std::move(key), read(keySlot + 1, segments + 1, &isTable, &h));
+                const char *id = nullptr;
+                QString key = readStringKey(keySlot, segments, &id);
+                if (strings.empty() && named.size() < MaxRecordKeys) {
+                    named.append(NamedEntry{id, std::move(key), read(keySlot + 1, segments + 1, &isTable, &h)});
+                } else {
+                    if (strings.empty()) {
+                        strings = sortedMap(named, sortedOrder(named, m_order));
+                        named.clear();
+                    }
+                    strings.emplace(std::move(key), read(keySlot + 1, segments + 1, &isTable, &h));
+                }
             } else if (keyType == LUA_TNUMBER) {
                 fail(segments, QStringLiteral("a table key is a non-integer number (%1)")
                                        .arg(QString::number(lua_tonumber(L, keySlot), 'g', 17)));
@@ -438,10 +450,14 @@ private:
         }
 
         QVariant result;
-        if (ints.empty() && strings.empty()) {
+        if (ints.empty() && named.isEmpty() && strings.empty()) {
             // Keys 1..n, or an empty table: a list.
             result = QVariant(list);
-        } else if (strings.empty() && isRestOfSequence(ints, list.size())) {
+        } else if (list.isEmpty() && ints.empty() && strings.empty()) {
+            result = QVariant(namedMap(named)); // a record: a few string keys only
+        } else if (list.isEmpty() && ints.empty()) {
+            result = QVariant(QVariantMap(std::move(strings))); // string keys only
+        } else if (named.isEmpty() && strings.empty() && isRestOfSequence(ints, list.size())) {
             const qsizetype prefix = list.size();
             list.resize(prefix + qsizetype(ints.size()));
             for (auto &entry : ints)
@@ -450,6 +466,8 @@ private:
         } else {
             // Integer keys become decimal strings; one that collides with a
             // string key would lose a value: an error, not a silent pick.
+            if (!named.isEmpty())
+                strings = sortedMap(named, sortedOrder(named, m_order));
             const auto addInteger = [&](lua_Integer key, QVariant &&value) {
                 QString name = QString::number(key);
                 if (!strings.emplace(name, std::move(value)).second)
@@ -470,6 +488,77 @@ private:
             m_memo->insert(identity, Memo{result, *height});
         }
         return result;
+    }
+
+    // A string key and its value, in the order lua_next gave them. id: the
+    // key's Lua string (interned when short): the same id, the same text,
+    // while the value is converted (the root keeps every key alive).
+    struct NamedEntry
+    {
+        const char *id;
+        QString key;
+        QVariant value;
+    };
+    using NamedEntries = QVarLengthArray<NamedEntry, 8>;
+
+    // The entries' indices sorted by key, into order (its capacity reused).
+    static const std::vector<int> &sortedOrder(const NamedEntries &named, std::vector<int> &order)
+    {
+        order.resize(std::size_t(named.size()));
+        for (qsizetype i = 0; i < named.size(); ++i)
+            order[std::size_t(i)] = int(i);
+        std::sort(order.begin(), order.end(), [&](int a, int b) { return named[a].key < named[b].key; });
+        return order;
+    }
+
+    // The entries in key order: each goes in at the end, one comparison.
+    static std::map<QString, QVariant> sortedMap(NamedEntries &named, const std::vector<int> &order)
+    {
+        std::map<QString, QVariant> map;
+        for (int i : order)
+            map.emplace_hint(map.end(), std::move(named[i].key), std::move(named[i].value));
+        return map;
+    }
+
+    // A record's map. Records of one kind (rows of a table, or the `pos` of
+    // every row) share their keys, which lua_next then gives in the same
+    // order: shapes seen (key ids and their sorted order) are remembered by
+    // their first key and size, and a record of a known shape is a copy of
+    // a map with its keys (Qt copies the tree as it is, with no comparisons)
+    // whose values are filled in in key order.
+    QVariantMap namedMap(NamedEntries &named)
+    {
+        const auto n = std::size_t(named.size());
+        if (n == 0)
+            return {};
+        const auto hash = (reinterpret_cast<std::uintptr_t>(named[0].id) >> 3) ^ n;
+        if (!m_shapes)
+            m_shapes.reset(new Shape[ShapeCacheSize]);
+        Shape &shape = m_shapes[hash % ShapeCacheSize];
+        bool same = n == shape.ids.size();
+        for (std::size_t i = 0; same && i < n; ++i)
+            same = shape.ids[i] == named[qsizetype(i)].id;
+        if (!same) {
+            shape.ids.resize(n);
+            for (std::size_t i = 0; i < n; ++i)
+                shape.ids[i] = named[qsizetype(i)].id;
+            sortedOrder(named, shape.order);
+            shape.map.reset(); // made when the shape comes again
+            return QVariantMap(sortedMap(named, shape.order));
+        }
+        if (!shape.map) {
+            std::map<QString, QVariant> keys;
+            for (int i : shape.order)
+                keys.emplace_hint(keys.end(), named[i].key, QVariant());
+            shape.map.emplace(std::move(keys));
+        }
+        QVariantMap map = *shape.map;
+        auto it = map.begin(); // detaches: a structural copy of the tree
+        for (int i : shape.order) {
+            it.value() = std::move(named[i].value);
+            ++it;
+        }
+        return map;
     }
 
     // Whether the out-of-order integer keys and the in-order prefix 1..prefix
@@ -514,6 +603,16 @@ private:
     const QString &m_where;
     std::unique_ptr<CachedString[]> m_cache;          // made with the first table
     std::unique_ptr<QHash<const void *, Memo>> m_memo; // tables of tables done
+    struct Shape
+    {
+        std::vector<const char *> ids;  // a record's key ids, in lua_next's order
+        std::vector<int> order;         // their indices sorted by key
+        std::optional<QVariantMap> map; // its keys, null values; once the shape repeats
+    };
+    static constexpr int ShapeCacheSize = 16;
+    static constexpr qsizetype MaxRecordKeys = 32;     // more string keys: a map, built as it comes
+    std::unique_ptr<Shape[]> m_shapes;                // shapes seen, by first key and size
+    std::vector<int> m_order;                         // scratch for sortedOrder
     int m_keySlot[MaxDepth];                          // [i]: slot of the key below level i
     const void *m_visiting[MaxDepth];                 // [i]: the table at level i
 };
@@ -662,8 +761,22 @@ public:
     // Ensures room for the root value.
     void reserveRoot()
     {
-        if (!lua_checkstack(m_L, 1))
+        if (!lua_checkstack(m_L, 2))
             fail(0, QStringLiteral("the Lua stack is full"));
+    }
+
+    // Pushes the VM's key cache (a table of Lua strings) below the value to
+    // come; the caller removes it after the value is written.
+    void pushKeyCache()
+    {
+        lua_State *L = m_L;
+        if (lua_rawgetp(L, LUA_REGISTRYINDEX, &KeyCacheTag) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_createtable(L, KeyCacheSize, 0);
+            lua_pushvalue(L, -1);
+            lua_rawsetp(L, LUA_REGISTRYINDEX, &KeyCacheTag);
+        }
+        m_keyCache = lua_gettop(L);
     }
 
 private:
@@ -707,6 +820,32 @@ private:
             failSurrogate(segments);
         const QByteArray utf8 = text.toUtf8();
         lua_pushlstring(m_L, utf8.constData(), size_t(utf8.size()));
+    }
+
+    // A map's key. Records repeat their keys, and a key shared through
+    // implicit sharing (QStringLiteral, or read from Lua: one QString per
+    // key) is the same text wherever its data pointer is the same, as long
+    // as the value being written holds it. Such keys are encoded and
+    // interned by Lua once a push, then fetched from the key cache's array.
+    void pushKey(const QString &key, int segments)
+    {
+        if (m_keyCache && !key.isDetached()) {
+            const QChar *data = key.constData();
+            const auto slot = int((reinterpret_cast<quintptr>(data) >> 3) % KeyCacheSize);
+            if (!m_keys)
+                m_keys.reset(new CachedKey[KeyCacheSize]());
+            CachedKey &cached = m_keys[slot];
+            if (cached.data == data && cached.size == key.size()) {
+                lua_rawgeti(m_L, m_keyCache, slot + 1);
+                return;
+            }
+            pushString(key, segments);
+            lua_pushvalue(m_L, -1);
+            lua_rawseti(m_L, m_keyCache, slot + 1);
+            cached = CachedKey{data, key.size()};
+            return;
+        }
+        pushString(key, segments);
     }
 
     [[noreturn]] void failSurrogate(int segments) const
@@ -795,7 +934,7 @@ private:
         for (auto it = map.cbegin(), end = map.cend(); it != end; ++it) {
             m_segments[segments] = Segment{&it.key(), 0};
             count(segments + 1);
-            pushString(it.key(), segments + 1);
+            pushKey(it.key(), segments + 1);
             nested |= isContainerType(it.value().typeId());
             push(it.value(), segments + 1);
             lua_rawset(L, -3);
@@ -943,8 +1082,18 @@ private:
         throwConversion(pathText(segments) + QLatin1String(": ") + what);
     }
 
+    struct CachedKey
+    {
+        const QChar *data;
+        qsizetype size;
+    };
+    static constexpr int KeyCacheSize = 64;
+    static inline const char KeyCacheTag = 0; // its address keys the registry
+
     lua_State *m_L;
     const QString &m_where;
+    int m_keyCache = 0;                    // stack slot of the key cache; 0: none
+    std::unique_ptr<CachedKey[]> m_keys;   // what m_keyCache's slots hold, this push
     Segment m_segments[MaxDepth];
     QSet<const void *> m_done; // shared containers of containers written once
     int m_repeating = 0;       // > 0: writing one of them again
@@ -992,7 +1141,15 @@ void push(lua_State *L, const QVariant &value, const QString &where)
         StackGuard guard(L, 1);
         Writer writer(L, where);
         writer.reserveRoot();
+        // Containers that may hold maps get the key cache (pushKey).
+        const int type = value.typeId();
+        const bool keyed = type == QMetaType::QVariantList || type == QMetaType::QVariantMap
+                || type == QMetaType::QVariantHash;
+        if (keyed)
+            writer.pushKeyCache();
         writer.push(value, 0);
+        if (keyed)
+            lua_remove(L, -2);
     } catch (lua_longjmp *) {
         throw;
     } catch (...) {

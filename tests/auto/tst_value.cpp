@@ -342,6 +342,36 @@ void tst_Value::luaToVariant_data()
                           << QVariant(list({map({{u"id"_s, qlonglong(1)}, {u"name"_s, u"a"_s}}),
                                             map({{u"id"_s, qlonglong(2)}, {u"name"_s, QByteArray("\xff")}})}));
 
+    // Records of one shape repeat their keys (read through a remembered
+    // shape); shapes that change, keys in another order, records at
+    // several depths. (Records with integer keys: "sequence and names".)
+    QTest::addRow("rows of one shape")
+            << u"{{b = 1, a = 'x', c = true}, {b = 2, a = 'y', c = false}, {b = 3, a = 'z', c = true}}"_s
+            << QVariant(list({map({{u"a"_s, u"x"_s}, {u"b"_s, qlonglong(1)}, {u"c"_s, true}}),
+                              map({{u"a"_s, u"y"_s}, {u"b"_s, qlonglong(2)}, {u"c"_s, false}}),
+                              map({{u"a"_s, u"z"_s}, {u"b"_s, qlonglong(3)}, {u"c"_s, true}})}));
+    QTest::addRow("rows of changing shapes")
+            << u"{{a = 1, b = 2}, {a = 3}, {a = 4, b = 5}, {b = 6, c = 7}, {a = 8, b = 9}, {a = 10, b = 11}}"_s
+            << QVariant(list({map({{u"a"_s, qlonglong(1)}, {u"b"_s, qlonglong(2)}}),
+                              map({{u"a"_s, qlonglong(3)}}),
+                              map({{u"a"_s, qlonglong(4)}, {u"b"_s, qlonglong(5)}}),
+                              map({{u"b"_s, qlonglong(6)}, {u"c"_s, qlonglong(7)}}),
+                              map({{u"a"_s, qlonglong(8)}, {u"b"_s, qlonglong(9)}}),
+                              map({{u"a"_s, qlonglong(10)}, {u"b"_s, qlonglong(11)}})}));
+    QTest::addRow("same keys made in other orders")
+            << u"(function() local r = {} for i = 1, 4 do local t = {} "
+               "if i % 2 == 0 then t.z = i t.y = -i t.x = 0 else t.x = 0 t.y = -i t.z = i end "
+               "r[i] = t end return r end)()"_s
+            << QVariant(list({map({{u"x"_s, qlonglong(0)}, {u"y"_s, qlonglong(-1)}, {u"z"_s, qlonglong(1)}}),
+                              map({{u"x"_s, qlonglong(0)}, {u"y"_s, qlonglong(-2)}, {u"z"_s, qlonglong(2)}}),
+                              map({{u"x"_s, qlonglong(0)}, {u"y"_s, qlonglong(-3)}, {u"z"_s, qlonglong(3)}}),
+                              map({{u"x"_s, qlonglong(0)}, {u"y"_s, qlonglong(-4)}, {u"z"_s, qlonglong(4)}})}));
+    QTest::addRow("nested records of one shape")
+            << u"{{id = 1, pos = {x = 1, y = 2}}, {id = 2, pos = {x = 3, y = 4}}, {id = 3, pos = {x = 5}}}"_s
+            << QVariant(list({map({{u"id"_s, qlonglong(1)}, {u"pos"_s, map({{u"x"_s, qlonglong(1)}, {u"y"_s, qlonglong(2)}})}}),
+                              map({{u"id"_s, qlonglong(2)}, {u"pos"_s, map({{u"x"_s, qlonglong(3)}, {u"y"_s, qlonglong(4)}})}}),
+                              map({{u"id"_s, qlonglong(3)}, {u"pos"_s, map({{u"x"_s, qlonglong(5)}})}})}));
+
     // Tables are data: metatables are not consulted.
     QTest::addRow("__index ignored") << u"setmetatable({}, {__index = function() return 1 end})"_s
                                      << QVariant(QVariantList());
@@ -500,6 +530,23 @@ void tst_Value::variantToLua_data()
             << QVariant(map({{u"1"_s, u"x"_s}})) << u"{1=%1}"_s.arg(s("x"_ba)) << QVariant(map({{u"1"_s, u"x"_s}}));
     QTest::addRow("empty QVariantMap is an empty table")
             << QVariant(QVariantMap()) << u"{}"_s << QVariant(QVariantList());
+    // Map keys shared between records are written through the key cache:
+    // static and shared keys, keys with one data pointer and two lengths,
+    // keys made one by one.
+    static const char16_t keyText[] = u"abc";
+    const QString a = QString::fromRawData(reinterpret_cast<const QChar *>(keyText), 1);
+    const QString ab = QString::fromRawData(reinterpret_cast<const QChar *>(keyText), 2);
+    QTest::addRow("records with shared keys")
+            << QVariant(list({map({{u"id"_s, 1}, {a, u"x"_s}}), map({{u"id"_s, 2}, {ab, u"y"_s}}),
+                              map({{u"id"_s, 3}, {a, u"z"_s}, {ab, true}})}))
+            << u"{#1={a=%1,id=i1},#2={ab=%2,id=i2},#3={a=%3,ab=true,id=i3}}"_s.arg(s("x"_ba), s("y"_ba), s("z"_ba))
+            << QVariant(list({map({{u"a"_s, u"x"_s}, {u"id"_s, qlonglong(1)}}),
+                              map({{u"ab"_s, u"y"_s}, {u"id"_s, qlonglong(2)}}),
+                              map({{u"a"_s, u"z"_s}, {u"ab"_s, true}, {u"id"_s, qlonglong(3)}})}));
+    QTest::addRow("records with keys made one by one")
+            << QVariant(list({map({{QString::number(10), 1}}), map({{QString::number(10), 2}, {QString::number(11), 3}})}))
+            << u"{#1={10=i1},#2={10=i2,11=i3}}"_s
+            << QVariant(list({map({{u"10"_s, qlonglong(1)}}), map({{u"10"_s, qlonglong(2)}, {u"11"_s, qlonglong(3)}})}));
     QTest::addRow("QVariantHash") << QVariant(QVariantHash{{u"k"_s, 1}, {u"l"_s, u"m"_s}})
                                   << u"{k=i1,l=%1}"_s.arg(s("m"_ba))
                                   << QVariant(map({{u"k"_s, qlonglong(1)}, {u"l"_s, u"m"_s}}));
