@@ -20,6 +20,18 @@ const QEvent::Type Worker::DrainEvent = QEvent::Type(QEvent::registerEventType()
 
 namespace {
 constexpr char DefaultChunkName[] = "=eval";
+
+// A failed request's error. Not QPromise::setException: Qt 6.4's
+// QFutureInterface<T>::reportException first clears the stored results
+// without the future's lock, while another thread may be reading the
+// request's emits (a QFutureWatcher's resultReadyAt, QIsleJob, the pool's
+// relay) -- a use after free, seen as a crash in completeRequest. The base
+// class's takes the lock and keeps them (a failed future rethrows from
+// result() anyway; they go with the future).
+void reportFailure(QFutureInterface<QVariant> &state, const QIsleError &error)
+{
+    static_cast<QFutureInterfaceBase &>(state).reportException(error);
+}
 } // namespace
 
 const QString &Worker::argumentPath(int i)
@@ -539,13 +551,13 @@ void Worker::settle(Request &request, const RunningRequest &running, const std::
     if (running.stop == QIsleError::Kind::Cancelled) {
         promise.future().cancel(); // an outer request's cancel stops this one too
     } else if (running.stop == QIsleError::Kind::Timeout) {
-        promise.setException(QIsleError(QIsleError::Kind::Timeout,
-                                        QStringLiteral("request ran past its timeout of %1 ms")
-                                                .arg(timeoutOf(request).count())));
+        reportFailure(request.state, QIsleError(QIsleError::Kind::Timeout,
+                                                QStringLiteral("request ran past its timeout of %1 ms")
+                                                        .arg(timeoutOf(request).count())));
     } else if (error) {
         // A copy of its own: the future's error shares nothing with this
         // thread's, whose last reference may drop while a waiter reads it.
-        promise.setException(QIsleError(error->kind(), error->message(), error->traceback(), error->line()));
+        reportFailure(request.state, QIsleError(error->kind(), error->message(), error->traceback(), error->line()));
     } else {
         promise.addResult(result, 0); // see isle.emit: announces index 0 itself
     }
