@@ -13,6 +13,7 @@
 #include <memory>
 #include <new>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -106,6 +107,7 @@ private Q_SLOTS:
     void gcErrorWhileClosing();
     void gcCallsHostFunctionWhileClosing();
     void nestedBlockingCallWhileShutdownDrains();
+    void emitsReadWhileTheRequestFails();
 };
 
 void tst_Faults::evalFaults_data()
@@ -360,6 +362,43 @@ void tst_Faults::nestedBlockingCallWhileShutdownDrains()
             QFAIL(e.what());
         }
     }
+}
+
+void tst_Faults::emitsReadWhileTheRequestFails()
+{
+    // Another thread reads a request's emits (as a QFutureWatcher's
+    // resultReadyAt slot or QIsleJob does) while the request fails. Qt 6.4's
+    // QPromise::setException clears the stored results without the future's
+    // lock: the worker must not use it (a use after free that crashed
+    // tst_pool once, and that the sanitizers report here).
+    auto isle = QIsle::spawn();
+    for (int round = 0; round < 20; ++round) {
+        QFuture<QVariant> f = isle->spawnEval(
+                QStringLiteral("for i = 1, 200 do isle.emit(i) end error('failed after its emits')"));
+        std::thread reader([f] {
+            while (!f.isFinished()) {
+                const int n = f.resultCount();
+                for (int i = 1; i <= n; ++i) {
+                    try {
+                        if (f.isResultReadyAt(i))
+                            (void)f.resultAt(i).toInt();
+                    } catch (const QIsleError &) {
+                        break; // failed meanwhile: resultAt() rethrows
+                    }
+                }
+            }
+        });
+        try {
+            QIsle::waitFor(f);
+            reader.join();
+            QFAIL("expected an error");
+        } catch (const QIsleError &e) {
+            reader.join();
+            QCOMPARE(e.kind(), QIsleError::Kind::Runtime);
+            QVERIFY2(e.message().contains(QLatin1String("failed after its emits")), e.what());
+        }
+    }
+    QCOMPARE(isle->eval(QStringLiteral("return 1 + 1")), QVariant(qlonglong(2)));
 }
 
 QTEST_GUILESS_MAIN(tst_Faults)
