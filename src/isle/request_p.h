@@ -9,7 +9,33 @@
 
 #include <QtCore/QPromise>
 
+#include <atomic>
 #include <chrono>
+#include <memory>
+
+class ThreadMailbox;
+
+// A thread blocked in QIslePrivate::block on its request: told once that
+// the request is over -- when the request is destroyed (its promise is
+// finished or canceled by then), or earlier by RequestQueue::abandon for a
+// VM left behind. Cheaper than a continuation on the future (Qt's .then
+// makes a promise, a function object and a future of its own per call).
+//
+// Set by the blocked thread before the request is submitted; then touched
+// by whoever destroys the request or abandons it (`told` decides who tells).
+struct BlockedCaller
+{
+    std::atomic<bool> *done = nullptr;      // the blocked thread's flag; never touched once set
+    std::shared_ptr<ThreadMailbox> mailbox; // woken after `done` is set
+    std::atomic<bool> told{false};
+
+    void tell(); // requestqueue.cpp
+    ~BlockedCaller()
+    {
+        if (done)
+            tell();
+    }
+};
 
 // One unit of work for the Lua thread. Built by the caller's thread, then
 // owned by the queue, then by the worker (Lua thread only from then on).
@@ -17,6 +43,8 @@ struct Request
 {
     enum class Type { Eval, Call, Exec, Shutdown };
 
+    // First: destroyed last, once the promise below is finished.
+    BlockedCaller caller;
     Type type = Type::Eval;
     QString text;              // chunk (Eval) or function path (Call)
     QByteArray utf8;           // text in UTF-8, made by the caller's thread

@@ -1,19 +1,34 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #include "isle/requestqueue_p.h"
 #include "isle/worker_p.h"
+#include "objects/mailbox_p.h"
 
 #include <QtCore/QCoreApplication>
 
 #include <algorithm>
+
+void BlockedCaller::tell()
+{
+    if (told.exchange(true, std::memory_order_acq_rel))
+        return;
+    // After this store the blocked thread may return at any moment: its
+    // flag is not touched again; the mailbox is kept alive by this copy.
+    done->store(true, std::memory_order_release);
+    mailbox->notify();
+}
 
 RequestQueue::PushResult RequestQueue::push(std::unique_ptr<Request> &request)
 {
     QMutexLocker lock(&m_mutex);
     if (m_closed)
         return PushResult::Closed;
-    if (m_maxPending > 0 && m_waiting.load(std::memory_order_relaxed) >= m_maxPending)
-        return PushResult::Full;
-    m_waiting.fetch_add(1, std::memory_order_relaxed);
+    // Counted only under a limit: both threads writing one counter per
+    // request moves its cache line between their CPUs each time.
+    if (m_maxPending > 0) {
+        if (m_waiting.load(std::memory_order_relaxed) >= m_maxPending)
+            return PushResult::Full;
+        m_waiting.fetch_add(1, std::memory_order_relaxed);
+    }
     if (request->parent)
         m_children.fetch_add(1, std::memory_order_relaxed);
     m_queue.push_back(std::move(request));
@@ -64,32 +79,34 @@ void RequestQueue::attach(QObject *worker)
         wakeLocked();
 }
 
-void RequestQueue::setRunning(QFutureInterface<QVariant> *running, std::chrono::steady_clock::time_point deadline)
+// abort() sets m_aborted before it takes m_runMutex: either it sees the
+// request registered here, or this sees m_aborted.
+void RequestQueue::setRunning(Request *running, std::chrono::steady_clock::time_point deadline)
 {
-    QMutexLocker lock(&m_mutex);
+    QMutexLocker lock(&m_runMutex);
     m_running = running;
     m_runningDeadline = deadline;
     if (m_aborted)
-        m_running->cancel();
+        m_running->state.cancel();
 }
 
 void RequestQueue::clearRunning()
 {
-    QMutexLocker lock(&m_mutex);
+    QMutexLocker lock(&m_runMutex);
     m_running = nullptr;
 }
 
-void RequestQueue::addInProgress(QFutureInterface<QVariant> *request)
+void RequestQueue::addInProgress(Request *request)
 {
-    QMutexLocker lock(&m_mutex);
+    QMutexLocker lock(&m_runMutex);
     m_inProgress.push_back(request);
     if (m_aborted)
-        request->cancel();
+        request->state.cancel();
 }
 
-void RequestQueue::removeInProgress(QFutureInterface<QVariant> *request)
+void RequestQueue::removeInProgress(Request *request)
 {
-    QMutexLocker lock(&m_mutex);
+    QMutexLocker lock(&m_runMutex);
     m_inProgress.erase(std::remove(m_inProgress.begin(), m_inProgress.end(), request), m_inProgress.end());
 }
 
@@ -122,10 +139,13 @@ void RequestQueue::abort()
             wakeLocked();
         }
         m_aborted = true;
-        if (m_running)
-            m_running->cancel();
-        for (QFutureInterface<QVariant> *request : m_inProgress)
-            request->cancel(); // waiting requests: the worker stops them at their waits
+        {
+            QMutexLocker runLock(&m_runMutex);
+            if (m_running)
+                m_running->state.cancel();
+            for (Request *request : m_inProgress)
+                request->state.cancel(); // waiting requests: the worker stops them at their waits
+        }
         // Keep the Shutdown request: the worker must still close the VM.
         for (auto it = m_queue.begin(); it != m_queue.end();) {
             if ((*it)->type == Request::Type::Shutdown) {
@@ -133,7 +153,8 @@ void RequestQueue::abort()
             } else {
                 canceled.push_back(std::move(*it));
                 it = m_queue.erase(it);
-                m_waiting.fetch_sub(1, std::memory_order_relaxed);
+                if (m_maxPending > 0)
+                    m_waiting.fetch_sub(1, std::memory_order_relaxed);
             }
         }
     }
@@ -177,31 +198,37 @@ std::chrono::milliseconds RequestQueue::closingFor() const
 
 void RequestQueue::leftWaiting()
 {
-    m_waiting.fetch_sub(1, std::memory_order_relaxed);
+    if (m_maxPending > 0)
+        m_waiting.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void RequestQueue::abandon()
 {
-    QMutexLocker lock(&m_mutex);
+    QMutexLocker lock(&m_runMutex);
     // The worker may still finish it one day: reportFinished is idempotent
-    // and thread-safe, so whoever comes second does nothing.
+    // and thread-safe, so whoever comes second does nothing. A thread
+    // blocked on it is told now (the request itself is never destroyed).
     if (m_running) {
-        m_running->cancel();
-        m_running->reportFinished();
+        m_running->state.cancel();
+        m_running->state.reportFinished();
+        if (m_running->caller.done)
+            m_running->caller.tell();
     }
-    for (QFutureInterface<QVariant> *request : m_inProgress) {
-        request->cancel();
-        request->reportFinished();
+    for (Request *request : m_inProgress) {
+        request->state.cancel();
+        request->state.reportFinished();
+        if (request->caller.done)
+            request->caller.tell();
     }
 }
 
 bool RequestQueue::stopPending() const
 {
-    QMutexLocker lock(&m_mutex);
+    QMutexLocker lock(&m_runMutex);
     if (!m_running)
         return false;
     const auto now = std::chrono::steady_clock::now();
-    if (m_running->isCanceled() || m_running->isSuspending() || now >= m_runningDeadline
+    if (m_running->state.isCanceled() || m_running->state.isSuspending() || now >= m_runningDeadline
         || m_runningCanceled.load(std::memory_order_relaxed))
         return true;
     const qint64 sliceEnd = m_sliceEnd.load(std::memory_order_relaxed);
@@ -223,7 +250,7 @@ void RequestQueue::setSliceEnd(std::chrono::steady_clock::time_point end)
 
 std::chrono::steady_clock::time_point RequestQueue::tightenDeadline(std::chrono::steady_clock::time_point deadline)
 {
-    QMutexLocker lock(&m_mutex);
+    QMutexLocker lock(&m_runMutex);
     const auto previous = m_runningDeadline;
     m_runningDeadline = std::min(previous, deadline);
     return previous;
@@ -231,6 +258,6 @@ std::chrono::steady_clock::time_point RequestQueue::tightenDeadline(std::chrono:
 
 void RequestQueue::restoreDeadline(std::chrono::steady_clock::time_point deadline)
 {
-    QMutexLocker lock(&m_mutex);
+    QMutexLocker lock(&m_runMutex);
     m_runningDeadline = deadline;
 }

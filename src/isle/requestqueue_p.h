@@ -23,7 +23,11 @@ class QObject;
 // the worker drains in bursts. Only the push that finds the worker idle posts
 // a wake-up event, so a pipeline of N requests costs one queued event, not N.
 //
-// Every member: any thread; state guarded by m_mutex.
+// Every member: any thread. The queue is guarded by m_mutex; what runs (the
+// running request, its deadline, the requests in progress) by m_runMutex of
+// its own, so the worker's per-request bookkeeping never contends with
+// callers pushing (a QMutex does not spin: each contention is a futex sleep
+// and wake-up). Lock order: m_mutex, then m_runMutex.
 class RequestQueue
 {
 public:
@@ -51,13 +55,14 @@ public:
     void attach(QObject *worker);
 
     // Lua thread: tells abort() which future to cancel while it runs, and
-    // stopPending() what to look at.
-    void setRunning(QFutureInterface<QVariant> *running, std::chrono::steady_clock::time_point deadline);
+    // stopPending() what to look at. The request stays alive until
+    // clearRunning().
+    void setRunning(Request *running, std::chrono::steady_clock::time_point deadline);
     void clearRunning();
     // Lua thread: a request that waits (a suspended fiber) is in progress
-    // too: abort() cancels it.
-    void addInProgress(QFutureInterface<QVariant> *request);
-    void removeInProgress(QFutureInterface<QVariant> *request);
+    // too: abort() cancels it. Alive until removed.
+    void addInProgress(Request *request);
+    void removeInProgress(Request *request);
 
     // No more requests are accepted; a final Shutdown request is queued
     // behind what is already there (shutdown()).
@@ -108,16 +113,19 @@ private:
     mutable QMutex m_mutex;
     Batch m_queue;
     QObject *m_worker = nullptr;
-    QFutureInterface<QVariant> *m_running = nullptr; // the worker's; valid until clearRunning()
-    std::vector<QFutureInterface<QVariant> *> m_inProgress; // the worker's; valid until removed
     std::chrono::steady_clock::time_point m_closedAt;
+    // Guarded by m_runMutex; written by the Lua thread per request, so on
+    // a cache line of its own, away from what pushing callers write.
+    alignas(64) mutable QMutex m_runMutex;
+    Request *m_running = nullptr; // the worker's; valid until clearRunning()
+    std::vector<Request *> m_inProgress; // the worker's; valid until removed
     std::atomic<qint64> m_sliceEnd{std::numeric_limits<qint64>::max()}; // steady clock, ns
     std::atomic<bool> m_othersReady{false};
     std::atomic<bool> m_slotFree{false};
     std::atomic<bool> m_runningCanceled{false};
     std::atomic<bool> m_heldByWorker{false};
-    std::chrono::steady_clock::time_point m_runningDeadline;
-    const int m_maxPending;
+    std::chrono::steady_clock::time_point m_runningDeadline; // m_runMutex
+    alignas(64) const int m_maxPending;
     std::atomic<int> m_waiting{0}; // pushed, not yet started (maxPending)
     std::atomic<int> m_queued{0};  // m_queue.size(), readable without the lock
     std::atomic<int> m_children{0}; // see takeChildCount()

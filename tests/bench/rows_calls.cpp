@@ -199,8 +199,10 @@ void calls(Bench::Table &table)
         Row r4 = Bench::makeRow(QStringLiteral("4"),
                                 QStringLiteral("QIsle %1 pipelined spawnCall, then wait for all").arg(pipelined),
                                 CallsPerSecond, isleRate, QStringLiteral("4r"), apart());
-        Bench::judge(r4, QStringLiteral("≥ 1 M calls/s and ≥ 1.00x 4r"),
-                     r4.stats.median >= 1e6 && r4.ratio && r4.ratio->median >= 1.0);
+        // Issue 18: ≥ 1.2 M calls/s, ≥ 1.2x the bare Qt pipeline (and, row
+        // 6d, at least as fast as QJSEngine on a worker thread).
+        Bench::judge(r4, QStringLiteral("≥ 1.2 M calls/s and ≥ 1.20x 4r"),
+                     r4.stats.median >= 1.2e6 && r4.ratio && r4.ratio->median >= 1.2);
         table.add(r4);
     }
 
