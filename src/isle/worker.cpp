@@ -22,14 +22,20 @@ namespace {
 constexpr char DefaultChunkName[] = "=eval";
 
 // A failed request's error. Not QPromise::setException: Qt 6.4's
-// QFutureInterface<T>::reportException first clears the stored results
-// without the future's lock, while another thread may be reading the
-// request's emits (a QFutureWatcher's resultReadyAt, QIsleJob, the pool's
-// relay) -- a use after free, seen as a crash in completeRequest. The base
-// class's takes the lock and keeps them (a failed future rethrows from
-// result() anyway; they go with the future).
+// QFutureInterface<T>::reportException clears the stored results (the
+// request's emits) without the future's lock, while another thread may be
+// reading them (a QFutureWatcher's resultReadyAt, QIsleJob, the pool's
+// relay) -- a use after free, seen as a crash in completeRequest. Cleared
+// here under the lock, as every other change of the store is; they must go
+// (the exception takes their place in Qt's private state).
 void reportFailure(QFutureInterface<QVariant> &state, const QIsleError &error)
 {
+    {
+        QMutexLocker lock(&state.mutex());
+        if (state.hasException())
+            return;
+        state.resultStoreBase().clear<QVariant>();
+    }
     static_cast<QFutureInterfaceBase &>(state).reportException(error);
 }
 } // namespace
@@ -280,7 +286,7 @@ void Worker::resume(Fiber *fiber, int nargs)
     RunningRequest &running = *fiber->running;
     if (task) // isle.emit numbers the request's results, whoever emits
         running.nextResultIndex = root->runningState.nextResultIndex;
-    m_queue->setRunning(root->request.get(), running.deadline);
+    m_queue->setRunning(&root->request->state, running.deadline);
     if (running.canceled)
         m_queue->setRunningCanceled(true);
     m_scheduler.setRunning(fiber);
@@ -326,7 +332,7 @@ void Worker::resume(Fiber *fiber, int nargs)
     if (parked) {
         if (!root->inProgressListed) {
             root->inProgressListed = true;
-            m_queue->addInProgress(root->request.get());
+            m_queue->addInProgress(&root->request->state);
         }
         m_scheduler.parked(fiber);
         return;
@@ -409,7 +415,7 @@ void Worker::completeRequest(RequestFiber *f)
 
     if (f->inProgressListed) {
         f->inProgressListed = false;
-        m_queue->removeInProgress(&request);
+        m_queue->removeInProgress(&request.state);
     }
     m_inProgress.erase(std::find(m_inProgress.begin(), m_inProgress.end(), f));
     if (!f->child)
@@ -508,7 +514,7 @@ void Worker::run(Request &request)
     // watch the earliest one (restored when the nested request ends).
     std::chrono::steady_clock::time_point outerDeadline;
     if (outermost) {
-        m_queue->setRunning(&request, running.deadline);
+        m_queue->setRunning(&request.state, running.deadline);
         m_execError = {};
         m_error = &m_execError;
     } else {
