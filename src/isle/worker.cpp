@@ -286,7 +286,7 @@ void Worker::resume(Fiber *fiber, int nargs)
     RunningRequest &running = *fiber->running;
     if (task) // isle.emit numbers the request's results, whoever emits
         running.nextResultIndex = root->runningState.nextResultIndex;
-    m_queue->setRunning(&root->request->state, running.deadline);
+    m_queue->setRunning(root->request.get(), running.deadline);
     if (running.canceled)
         m_queue->setRunningCanceled(true);
     m_scheduler.setRunning(fiber);
@@ -332,7 +332,7 @@ void Worker::resume(Fiber *fiber, int nargs)
     if (parked) {
         if (!root->inProgressListed) {
             root->inProgressListed = true;
-            m_queue->addInProgress(&root->request->state);
+            m_queue->addInProgress(root->request.get());
         }
         m_scheduler.parked(fiber);
         return;
@@ -415,7 +415,7 @@ void Worker::completeRequest(RequestFiber *f)
 
     if (f->inProgressListed) {
         f->inProgressListed = false;
-        m_queue->removeInProgress(&request.state);
+        m_queue->removeInProgress(&request);
     }
     m_inProgress.erase(std::find(m_inProgress.begin(), m_inProgress.end(), f));
     if (!f->child)
@@ -514,7 +514,7 @@ void Worker::run(Request &request)
     // watch the earliest one (restored when the nested request ends).
     std::chrono::steady_clock::time_point outerDeadline;
     if (outermost) {
-        m_queue->setRunning(&request.state, running.deadline);
+        m_queue->setRunning(&request, running.deadline);
         m_execError = {};
         m_error = &m_execError;
     } else {
