@@ -44,11 +44,21 @@ void PrintRelay::push(const QString &line)
     if (!m_receiver)
         return;
     m_lines.append(line);
+    ++m_pushed;
     if (!m_scheduled) {
         m_scheduled = true;
         // Under the lock: detach() cannot let the receiver go meanwhile.
         QCoreApplication::postEvent(m_receiver, new QEvent(FlushEvent));
     }
+}
+
+void PrintRelay::requestEnding()
+{
+    // No wake-up of its own: a line not yet emitted has one posted (ahead of
+    // the finished notification) or is being emitted by deliver(), which
+    // looks at the barrier again before it lets go.
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_barrier = m_pushed;
 }
 
 void PrintRelay::detach()
@@ -61,32 +71,49 @@ void PrintRelay::detach()
 void PrintRelay::deliver(QIsle *isle)
 {
     const std::shared_ptr<PrintRelay> keep = shared_from_this(); // a slot may destroy the isle
-    {
-        std::lock_guard<std::mutex> lock(m_mutex);
-        if (!m_receiver)
-            return;
-        m_scheduled = false;
-        if (m_next >= m_backlog.size()) {
-            m_backlog.clear();
-            m_next = 0;
-            m_backlog.swap(m_lines);
-        }
-    }
     const QPointer<QIsle> alive(isle);
-    const auto end = std::chrono::steady_clock::now() + DeliverBudget;
-    for (int n = 1; m_next < m_backlog.size() && alive; ++n) {
-        const QString line = m_backlog.at(m_next++); // a slot may re-enter deliver()
-        Q_EMIT isle->printed(line);
-        if (n % 16 == 0 && std::chrono::steady_clock::now() >= end)
-            break;
-    }
-    std::lock_guard<std::mutex> lock(m_mutex);
-    if (!m_receiver || !alive)
+    const auto start = std::chrono::steady_clock::now();
+    const auto end = start + DeliverBudget;
+    const auto barrierEnd = start + BarrierBudget;
+    for (;;) {
+        quint64 barrier;
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            if (!m_receiver)
+                return;
+            m_scheduled = false;
+            if (m_next >= m_backlog.size()) {
+                m_backlog.clear();
+                m_next = 0;
+                m_backlog.swap(m_lines);
+            }
+            barrier = m_barrier;
+        }
+        // Past the budget, stop at a multiple of 16 lines, but not short of
+        // the barrier (lines of requests that have finished) unless slots
+        // held the thread for BarrierBudget already.
+        for (int n = 1; m_next < m_backlog.size() && alive; ++n) {
+            const QString line = m_backlog.at(m_next++); // a slot may re-enter deliver()
+            ++m_emittedHere;
+            Q_EMIT isle->printed(line);
+            if (n % 16 == 0) {
+                const auto now = std::chrono::steady_clock::now();
+                if (now >= end && (m_emittedHere >= barrier || now >= barrierEnd))
+                    break;
+            }
+        }
+        std::lock_guard<std::mutex> lock(m_mutex);
+        if (!m_receiver || !alive)
+            return;
+        const bool more = m_next < m_backlog.size() || !m_lines.isEmpty();
+        if (m_emittedHere < m_barrier && more && std::chrono::steady_clock::now() < barrierEnd)
+            continue; // a request ended meanwhile: its lines go before this returns
+        if (more && !m_scheduled) {
+            // The rest in a later slice, still ahead of lines printed meanwhile
+            // (whose own wake-up may have been this one).
+            m_scheduled = true;
+            QCoreApplication::postEvent(m_receiver, new QEvent(FlushEvent));
+        }
         return;
-    if ((m_next < m_backlog.size() || !m_lines.isEmpty()) && !m_scheduled) {
-        // The rest in a later slice, still ahead of lines printed meanwhile
-        // (whose own wake-up may have been this one).
-        m_scheduled = true;
-        QCoreApplication::postEvent(m_receiver, new QEvent(FlushEvent));
     }
 }

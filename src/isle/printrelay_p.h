@@ -24,7 +24,13 @@ class QObject;
 // Lua thread may still print after the QIsle is gone. One wake-up emits for
 // at most DeliverBudget and leaves the rest to a wake-up of its own, so a
 // flood of prints (or slow slots) never holds the QIsle's thread for long:
-// its timers and other events get their turn between slices.
+// its timers and other events get their turn between slices. Slices never
+// reorder a script's prints after its end: lines printed before a request
+// finished (requestEnding()) are all emitted before the wake-up that
+// delivers them returns, so they reach printed ahead of the future's
+// finished notification, which Qt posts behind that wake-up -- unless slots
+// too slow for the flood hold the thread BarrierBudget long: then the rest
+// goes on in slices, still in order, but may follow the finish.
 class PrintRelay : public std::enable_shared_from_this<PrintRelay>
 {
 public:
@@ -33,6 +39,9 @@ public:
 
     // Lua thread: queues a line; the first of a burst posts the wake-up.
     void push(const QString &line);
+    // Lua thread, before a request's future finishes: every line printed so
+    // far must reach printed before the finished notification does.
+    void requestEnding();
     // The QIsle is going: nothing more is posted or emitted. Any thread.
     void detach();
 
@@ -42,6 +51,7 @@ private:
     void deliver(QIsle *isle); // the receiver's thread
 
     static constexpr std::chrono::microseconds DeliverBudget{1000};
+    static constexpr std::chrono::milliseconds BarrierBudget{20};
 
     std::mutex m_mutex;
     QStringList m_lines;          // guarded by m_mutex
@@ -49,4 +59,7 @@ private:
     qsizetype m_next = 0;         // the receiver's thread: m_backlog's next line
     QObject *m_receiver = nullptr; // guarded by m_mutex; nullptr once detached
     bool m_scheduled = false;     // guarded by m_mutex: a wake-up is posted
+    quint64 m_pushed = 0;         // guarded by m_mutex: lines pushed so far
+    quint64 m_barrier = 0;        // guarded by m_mutex: lines to emit before any slice ends
+    quint64 m_emittedHere = 0;    // the receiver's thread: lines emitted so far
 };

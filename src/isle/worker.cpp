@@ -554,6 +554,8 @@ void Worker::settle(Request &request, const RunningRequest &running, const std::
                     const QVariant &result)
 {
     QPromise<QVariant> &promise = request.promise;
+    if (m_printRelay)
+        m_printRelay->requestEnding(); // its prints reach printed before its end does
     if (running.stop == QIsleError::Kind::Cancelled) {
         promise.future().cancel(); // an outer request's cancel stops this one too
     } else if (running.stop == QIsleError::Kind::Timeout) {

@@ -79,6 +79,7 @@ public:
     void setPrintRelay(PrintRelay *relay) { m_printRelay = relay; }
     void emitPrinted(const QString &text)
     {
+        m_stop.flushResults(); // results emitted before this line reach the future before it is posted
         if (m_printRelay)
             m_printRelay->push(text);
     }

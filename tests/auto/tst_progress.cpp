@@ -66,6 +66,8 @@ private Q_SLOTS:
     void emitsBeforeProgressAreReadyFirst();
     void emitsBeforeSuspendAreReady();
     void printFloodInOrderWithSlowSlot();
+    void printsArriveBeforeTheFinish();
+    void emitsBeforeAPrintAreReadyFirst();
     void suspendStopsCounter();
     void sleepWakesOnCancel();
     void sleepWakesOnCancelWhileSuspended();
@@ -540,6 +542,42 @@ void tst_Progress::printFloodInOrderWithSlowSlot()
           Lines, heartbeat.ticks, heartbeat.longestGapMs);
     // 0.4 s of slot work: a 5 ms timer ticks between slices.
     QVERIFY2(heartbeat.ticks >= 5, qPrintable(QString::number(heartbeat.ticks)));
+}
+
+void tst_Progress::printsArriveBeforeTheFinish()
+{
+    // A request's prints reach printed before its future's finished
+    // notification, even when they arrive in slices (a flood).
+    auto isle = QIsle::spawn();
+    constexpr int Lines = 20000;
+    int received = 0;
+    connect(isle.get(), &QIsle::printed, this, [&](const QString &) { ++received; });
+    QFutureWatcher<QVariant> watcher;
+    int receivedAtFinish = -1;
+    connect(&watcher, &QFutureWatcherBase::finished, this, [&] { receivedAtFinish = received; });
+    watchFromStart(*isle, watcher, QStringLiteral("for i = 1, %1 do print(i) end return true").arg(Lines));
+    QTRY_VERIFY_WITH_TIMEOUT(receivedAtFinish >= 0, 30000);
+    QCOMPARE(receivedAtFinish, Lines);
+}
+
+void tst_Progress::emitsBeforeAPrintAreReadyFirst()
+{
+    // Results emitted before a print are announced before the line arrives,
+    // though emits go to the future in batches.
+    auto isle = QIsle::spawn();
+    constexpr int Emits = 10000;
+    QFutureWatcher<QVariant> watcher;
+    int announced = 0;
+    connect(&watcher, &QFutureWatcherBase::resultsReadyAt, this, [&](int begin, int end) { announced += end - begin; });
+    int announcedAtPrint = -1;
+    connect(isle.get(), &QIsle::printed, this, [&](const QString &) {
+        if (announcedAtPrint < 0)
+            announcedAtPrint = announced;
+    });
+    watchFromStart(*isle, watcher, QStringLiteral(
+            "for i = 1, %1 do isle.emit(i) end print('after') for i = 1, 1e6 do end return true").arg(Emits));
+    QTRY_VERIFY_WITH_TIMEOUT(watcher.isFinished(), 30000);
+    QCOMPARE(announcedAtPrint, Emits);
 }
 
 QTEST_GUILESS_MAIN(tst_Progress)
