@@ -389,28 +389,6 @@ void ThreadMailbox::runPosted()
 
 // ---------------------------------------------------------------------------
 
-std::shared_ptr<const std::atomic<bool>> ThreadCalls::watchPrivate(QFuture<QVariant> future)
-{
-    // The flag turns true when Qt destroys the continuation: after it ran
-    // (Sync: in the thread that finished the future, whether with a result,
-    // an error or canceled), or with the promise if it never ran. The thread
-    // woken then never races Qt's own clean-up of the continuation.
-    struct Token
-    {
-        std::shared_ptr<std::atomic<bool>> flag;
-        std::shared_ptr<ThreadMailbox> mailbox;
-        ~Token()
-        {
-            flag->store(true, std::memory_order_release);
-            mailbox->notify();
-        }
-    };
-    auto flag = std::make_shared<std::atomic<bool>>(false);
-    const std::shared_ptr<Token> token(new Token{flag, ThreadMailbox::current()}); // no temporary Token
-    future.then(QtFuture::Launch::Sync, [token](const QFuture<QVariant> &) { });
-    return flag;
-}
-
 void ThreadCalls::waitUntil(const std::atomic<bool> &flag)
 {
     if (flag.load(std::memory_order_acquire))

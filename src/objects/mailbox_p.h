@@ -221,10 +221,6 @@ namespace ThreadCalls {
 // thread meanwhile. A helper thread watches the future: a QFuture keeps only
 // one continuation, and QIsle must not replace the application's.
 void waitForFinished(const QFuture<QVariant> &future);
-// For a future nobody else holds (a blocking call's own request), before it
-// is handed to another thread: a flag that turns true, waking this thread's
-// mailbox, once the future finished and Qt let go of its continuation.
-std::shared_ptr<const std::atomic<bool>> watchPrivate(QFuture<QVariant> future);
 // Waits (this thread) until the flag turned true, running the calls posted
 // to this thread meanwhile.
 void waitUntil(const std::atomic<bool> &flag);
