@@ -601,15 +601,27 @@ void Scheduler::onOwnResumed(Fiber *f)
     if (f->state != Fiber::State::Held)
         return;
     QFutureInterface<QVariant> *own = f->own;
+    // Ahead of the ready queue: a fiber of the same request that became
+    // ready meanwhile (a wait that ended while the worker was idle, not yet
+    // looked at, so not held) must not overtake those held before it.
+    std::vector<Fiber *> resumed;
     for (auto it = m_held.begin(); it != m_held.end();) {
         Fiber *held = *it;
         if (held->own == own) {
             it = m_held.erase(it);
-            makeReady(held);
+            held->state = Fiber::State::Ready;
+            resumed.push_back(held);
         } else {
             ++it;
         }
     }
+    if (resumed.empty())
+        return;
+    m_ready.insert(m_ready.begin(), resumed.begin(), resumed.end());
+    if (m_readyFlag)
+        m_readyFlag->store(true, std::memory_order_relaxed);
+    if (!m_draining)
+        postReady();
 }
 
 Async::TimerMap::iterator Scheduler::addTimer(Clock::time_point when, Fiber *f, Async::TimerEntry::Kind kind)
