@@ -2,6 +2,9 @@
 #include <QIsle/qislejob.h>
 
 #include <QtCore/QFutureWatcher>
+#include <QtCore/QMutexLocker>
+
+#include <optional>
 
 // The job's state is a copy taken in the job's thread from the watcher's
 // (queued) notifications: reading a property never touches the future.
@@ -47,19 +50,32 @@ void QIsleJobPrivate::connectWatcher()
     watcher.setFuture(future); // replays what already happened, queued
 }
 
+namespace {
+
+// Result `index` copied under the future's lock, or none. Qt 6.4's resultAt()
+// copies the value after it let go of the lock, while the Lua thread may
+// clear the store of a request that fails (Worker::reportFailure).
+std::optional<QVariant> lockedResultAt(QFutureInterface<QVariant> &state, int index)
+{
+    QMutexLocker lock(&state.mutex());
+    if (state.hasException() || !state.resultStoreBase().contains(index))
+        return std::nullopt; // a failed future: finish() reports it
+    return state.resultStoreBase().resultAt(index).value<QVariant>();
+}
+
+} // namespace
+
 void QIsleJobPrivate::resultsReady()
 {
     // Qt 6.4 reports a result stored past a gap (emits wait for result 0)
     // with an empty range: walk the results instead of trusting it.
-    for (int index = int(emitted.size()) + 1; !future.isCanceled() && future.isResultReadyAt(index); ++index) {
-        QVariant value;
-        try {
-            value = future.resultAt(index);
-        } catch (...) {
-            return; // a failed future rethrows from resultAt(); finish() reports it
-        }
-        emitted.append(value);
-        Q_EMIT q->resultEmitted(index, value);
+    QFutureInterface<QVariant> state(QFutureInterfaceBase::get(future));
+    for (int index = int(emitted.size()) + 1; !future.isCanceled(); ++index) {
+        std::optional<QVariant> value = lockedResultAt(state, index);
+        if (!value)
+            return;
+        emitted.append(*value);
+        Q_EMIT q->resultEmitted(index, *value);
     }
 }
 

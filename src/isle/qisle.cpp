@@ -346,8 +346,10 @@ bool QIsle::checkpoint()
     Worker *worker = currentWorker();
     if (!worker)
         return false;
-    if (RunningRequest *running = worker->stopControl().current())
+    if (RunningRequest *running = worker->stopControl().current()) {
+        worker->stopControl().flushResults(); // a pause reports the emits before it
         running->promise->suspendIfRequested();
+    }
     return currentRequestStopping();
 }
 

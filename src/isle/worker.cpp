@@ -318,6 +318,8 @@ void Worker::resume(Fiber *fiber, int nargs)
     }
 
     m_stop.end(running);
+    if (!parked)
+        running.emitted.sink.reset(); // an idle fiber must not keep the future and its results alive
     if (task)
         root->runningState.nextResultIndex = running.nextResultIndex;
     --m_depth;

@@ -278,6 +278,7 @@ int callHost(lua_State *L)
 {
     auto *fn = static_cast<QIsle::HostFunction *>(lua_touserdata(L, lua_upvalueindex(1)));
     Worker *worker = Worker::from(L);
+    worker->stopControl().flushResults(); // emits before a long host call are not held back by it
     QVariant result;
     {
         ActiveScope scope(worker, L);
@@ -300,6 +301,7 @@ int callAsyncHost(lua_State *L)
 {
     auto *fn = static_cast<QIsle::AsyncHostFunction *>(lua_touserdata(L, lua_upvalueindex(1)));
     Worker *worker = Worker::from(L);
+    worker->stopControl().flushResults(); // as callHost
     QFuture<QVariant> future;
     {
         ActiveScope scope(worker, L);

@@ -5,6 +5,7 @@
 #include "objects/objectlib_p.h"
 
 #include <QtCore/QCoreApplication>
+#include <QtCore/QPointer>
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QEventLoop>
 
@@ -601,11 +602,16 @@ bool SignalForwarder::event(QEvent *event)
         entries.swap(m_entries);
         m_posted = false;
     }
+    // A slot may destroy the pool, and with it this forwarder (its child):
+    // nothing of either is touched once it is gone.
+    const QPointer<QIslePool> pool(m_pool);
     for (const Entry &entry : entries) {
+        if (!pool)
+            break;
         if (entry.error)
-            Q_EMIT m_pool->handlerFailed(*entry.error);
+            Q_EMIT pool->handlerFailed(*entry.error);
         else
-            Q_EMIT m_pool->printed(entry.text);
+            Q_EMIT pool->printed(entry.text);
     }
     return true;
 }

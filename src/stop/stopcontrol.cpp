@@ -141,13 +141,16 @@ void StopControl::emitResult(RunningRequest &running, QVariant &&value)
     EmittedResults &e = running.emitted;
     if (!e.sink)
         e.sink.emplace(QFutureInterfaceBase::get(running.promise->future()));
-    const int index = running.nextResultIndex++;
+    // The index is taken only once the value is held: a memory error here
+    // (catchable by pcall) must not leave a hole, where readers stop.
+    const int index = running.nextResultIndex;
     if (running.stop) {
         // Emitted by cleanup code while the stop is raised: reported (or, on a
         // canceled future, refused) one by one, as before batches.
         if (!e.values.isEmpty())
             flushResults(running);
         e.sink->reportResult(value, index);
+        ++running.nextResultIndex;
         return;
     }
     const auto now = std::chrono::steady_clock::now();
@@ -159,6 +162,7 @@ void StopControl::emitResult(RunningRequest &running, QVariant &&value)
             e.values.reserve(256);
     }
     e.values.append(std::move(value));
+    ++running.nextResultIndex;
     if ((first && now - e.lastFlush >= ResultWindow) // after a quiet spell: at once
         || now - e.since >= ResultWindow || e.values.size() >= ResultBatchMax) {
         flushResults(running);

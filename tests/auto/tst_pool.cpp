@@ -152,6 +152,7 @@ private Q_SLOTS:
     void shutdownDrainsAndRefuses();
     void destructionIsPrompt();
     void destructionWakesBlockedCheckout();
+    void destroyedByAPrintedSlot();
 };
 
 void tst_Pool::warmSpawnsEveryIsle()
@@ -1400,6 +1401,21 @@ void tst_Pool::destructionWakesBlockedCheckout()
     blocked.join();
     QCOMPARE(state.load(), 2); // woken by the shutdown: an empty lease
     QCOMPARE(kindOf([&] { lease->eval(QStringLiteral("return 1")); }), QIsleError::Kind::Shutdown);
+}
+
+void tst_Pool::destroyedByAPrintedSlot()
+{
+    // A slot that destroys the pool while a burst of lines is delivered: the
+    // rest of the burst is dropped, nothing of the pool is touched.
+    auto pool = QIslePool::spawn({}, sized(1, true));
+    int received = 0;
+    connect(pool.get(), &QIslePool::printed, this, [&](const QString &) {
+        ++received;
+        pool.reset();
+    });
+    (void)pool->spawnEval(QStringLiteral("for i = 1, 100 do print(i) end"));
+    QTRY_VERIFY_WITH_TIMEOUT(!pool, 10000);
+    QCOMPARE(received, 1);
 }
 
 QTEST_GUILESS_MAIN(tst_Pool)

@@ -68,6 +68,7 @@ private Q_SLOTS:
     void printFloodInOrderWithSlowSlot();
     void printsArriveBeforeTheFinish();
     void emitsBeforeAPrintAreReadyFirst();
+    void emitsBeforeAHostCallAreReadyDuringIt();
     void suspendStopsCounter();
     void sleepWakesOnCancel();
     void sleepWakesOnCancelWhileSuspended();
@@ -582,6 +583,30 @@ void tst_Progress::emitsBeforeAPrintAreReadyFirst()
             "for i = 1, %1 do isle.emit(i) end print('after') for i = 1, 1e6 do end return true").arg(Emits));
     QTRY_VERIFY_WITH_TIMEOUT(watcher.isFinished(), 30000);
     QCOMPARE(announcedAtPrint, Emits);
+}
+
+void tst_Progress::emitsBeforeAHostCallAreReadyDuringIt()
+{
+    // A batch of emits is not held back by a long host function call: the
+    // function itself sees the results in the future while it runs.
+    auto isle = QIsle::spawn();
+    auto future = std::make_shared<QFuture<QVariant>>();
+    isle->registerFunction(QStringLiteral("waitForEmits"), [future](const QVariantList &) {
+        QElapsedTimer waited;
+        waited.start();
+        while (!future->isResultReadyAt(3) && waited.elapsed() < 5000)
+            QThread::msleep(1);
+        return QVariant(future->isResultReadyAt(3));
+    });
+    auto gate = std::make_shared<QSemaphore>();
+    (void)isle->spawnExec([gate](lua_State *) {
+        gate->acquire();
+        return QVariant();
+    });
+    *future = isle->spawnEval(QStringLiteral("isle.emit(1) isle.emit(2) isle.emit(3) return waitForEmits()"));
+    gate->release();
+    QTRY_VERIFY_WITH_TIMEOUT(future->isFinished(), 10000);
+    QCOMPARE(future->resultAt(0), QVariant(true));
 }
 
 QTEST_GUILESS_MAIN(tst_Progress)
