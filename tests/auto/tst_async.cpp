@@ -667,8 +667,16 @@ void tst_Async::sleepZeroYields()
     QCOMPARE(isle->eval(QStringLiteral("isle.sleep(0) isle.sleep(-5) isle.sleep(0/0) return 1")), QVariant(qlonglong(1)));
     // Two requests alternating through sleep(0).
     isle->eval(QStringLiteral("trace = {}"));
+    // Both queued before either starts (a slow machine could otherwise run
+    // all of a before b is submitted): the Lua thread waits in an exec.
+    auto gate = std::make_shared<QSemaphore>();
+    (void)isle->spawnExec([gate](lua_State *) {
+        gate->acquire();
+        return QVariant();
+    });
     QFuture<QVariant> a = isle->spawnEval(QStringLiteral("for i = 1, 3 do trace[#trace + 1] = 'a' isle.sleep(0) end"));
     QFuture<QVariant> b = isle->spawnEval(QStringLiteral("for i = 1, 3 do trace[#trace + 1] = 'b' isle.sleep(0) end"));
+    gate->release();
     QIsle::waitFor(a);
     QIsle::waitFor(b);
     QCOMPARE(isle->eval(QStringLiteral("return table.concat(trace)")), QVariant(QStringLiteral("ababab")));
