@@ -96,6 +96,24 @@ void RequestQueue::clearRunning()
     m_running = nullptr;
 }
 
+void RequestQueue::hold(Batch &batch)
+{
+    QMutexLocker lock(&m_runMutex);
+    if (m_held.empty())
+        m_held.swap(batch);
+    else
+        std::move(batch.begin(), batch.end(), std::back_inserter(m_held));
+}
+
+std::unique_ptr<Request> RequestQueue::unhold(Batch::const_iterator it)
+{
+    QMutexLocker lock(&m_runMutex);
+    const auto at = m_held.begin() + (it - m_held.cbegin());
+    auto request = std::move(*at);
+    m_held.erase(at);
+    return request;
+}
+
 void RequestQueue::addInProgress(Request *request)
 {
     QMutexLocker lock(&m_runMutex);
@@ -215,6 +233,14 @@ void RequestQueue::abandon()
             m_running->caller.tell();
     }
     for (Request *request : m_inProgress) {
+        request->state.cancel();
+        request->state.reportFinished();
+        if (request->caller.done)
+            request->caller.tell();
+    }
+    // Held ones stay where they are: the worker may still come back and
+    // drop them (canceled, as it is aborted by now).
+    for (const auto &request : m_held) {
         request->state.cancel();
         request->state.reportFinished();
         if (request->caller.done)

@@ -41,6 +41,13 @@ public:
     // Lua thread: everything queued so far; empty marks the worker idle
     // (the next push posts a wake-up) unless markIdle is false.
     Batch takeBatch(bool markIdle = true);
+    // Lua thread: requests taken from the queue that wait in the worker,
+    // not started yet (behind the running one, or maxConcurrentRequests).
+    // Read freely by the Lua thread; changed only by hold() and unhold(),
+    // under m_runMutex, so abandon() can finish them too.
+    const Batch &held() const { return m_held; }
+    void hold(Batch &batch);
+    std::unique_ptr<Request> unhold(Batch::const_iterator it);
     // Lua thread: how many requests with a parent (children) were pushed
     // since the last call. Counted by the pushing thread, so the worker needs
     // not touch every queued request to know.
@@ -93,8 +100,9 @@ public:
     void setRunningCanceled(bool canceled) { m_runningCanceled.store(canceled, std::memory_order_relaxed); }
     // Any thread: requests queued, not yet taken by the worker (no lock).
     int queuedCount() const { return m_queued.load(std::memory_order_relaxed); }
-    // The VM is being left behind: finish the running request's future, so
-    // no caller waits for it forever.
+    // The VM is being left behind: finish the futures of the running
+    // request, the ones in progress and the held ones, so no caller waits
+    // for them forever.
     void abandon();
     bool isAborted() const;
     bool isClosed() const;
@@ -119,6 +127,7 @@ private:
     alignas(64) mutable QMutex m_runMutex;
     Request *m_running = nullptr; // the worker's; valid until clearRunning()
     std::vector<Request *> m_inProgress; // the worker's; valid until removed
+    Batch m_held; // see held(); written by the Lua thread under m_runMutex
     std::atomic<qint64> m_sliceEnd{std::numeric_limits<qint64>::max()}; // steady clock, ns
     std::atomic<bool> m_othersReady{false};
     std::atomic<bool> m_slotFree{false};

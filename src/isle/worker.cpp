@@ -71,7 +71,7 @@ Worker::Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options)
     }
     if (m_options.timeSlice.count() > 0) {
         m_scheduler.setTimeSlice(m_options.timeSlice, [this] {
-            return slotFree() && (!m_pending.empty() || m_queue->queuedCount() > 0);
+            return slotFree() && (!m_queue->held().empty() || m_queue->queuedCount() > 0);
         }, m_queue->othersReadyFlag());
         m_stop.setAfterCheck(&Scheduler::sliceHook);
     }
@@ -149,10 +149,7 @@ void Worker::drain()
             m_shutdownSeen = true;
             m_scheduler.setShutdownDeadline(m_queue->closedAt() + m_options.shutdownTimeout);
         }
-        if (m_pending.empty())
-            m_pending.swap(batch);
-        else
-            std::move(batch.begin(), batch.end(), std::back_inserter(m_pending));
+        m_queue->hold(batch);
     }
     m_stop.burstEnd();
     m_scheduler.setDraining(false);
@@ -162,18 +159,18 @@ void Worker::drain()
 // Starts the next request that may start; false when none may.
 bool Worker::startNext()
 {
-    if (m_pending.empty())
+    const RequestQueue::Batch &pending = m_queue->held();
+    if (pending.empty())
         return false;
     if (m_queue->isAborted() && !m_abortSeen) {
         m_abortSeen = true;
         stopSuspended();
     }
     std::unique_ptr<Request> request;
-    if (m_pending.front()->type == Request::Type::Shutdown) {
+    if (pending.front()->type == Request::Type::Shutdown) {
         if (!m_inProgress.empty())
             return false; // requests in progress end first (and their children)
-        request = std::move(m_pending.front());
-        m_pending.pop_front();
+        request = m_queue->unhold(pending.begin());
         m_stop.burstEnd();
         m_queue->markClosing();
         close();
@@ -182,16 +179,14 @@ bool Worker::startNext()
         return true;
     }
     if (slotFree()) {
-        request = std::move(m_pending.front());
-        m_pending.pop_front();
+        request = m_queue->unhold(pending.begin());
     } else if (m_pendingChildren > 0) {
         // A parent's turn covers its children: they start ahead of the queue.
-        for (auto it = m_pending.begin(); it != m_pending.end(); ++it) {
+        for (auto it = pending.begin(); it != pending.end(); ++it) {
             const quint64 parent = (*it)->parent;
             if (parent && std::any_of(m_inProgress.begin(), m_inProgress.end(),
                                       [parent](const RequestFiber *f) { return f->serial == parent; })) {
-                request = std::move(*it);
-                m_pending.erase(it);
+                request = m_queue->unhold(it);
                 break;
             }
         }
@@ -291,7 +286,7 @@ void Worker::resume(Fiber *fiber, int nargs)
         m_queue->setRunningCanceled(true);
     m_scheduler.setRunning(fiber);
     if (m_options.timeSlice.count() > 0) {
-        m_queue->setSlotFree(slotFree(), !m_pending.empty());
+        m_queue->setSlotFree(slotFree(), !m_queue->held().empty());
         m_queue->setSliceEnd(m_scheduler.sliceStart() + m_options.timeSlice);
     }
     m_error = task ? &task->error : &root->error;

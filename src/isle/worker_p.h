@@ -146,9 +146,10 @@ private:
     StateContext m_context{this, &m_stop, &m_scheduler};
     int m_depth = 0; // requests running (nested ones count too)
 
-    // Taken from the queue, not started yet (maxConcurrentRequests).
-    std::deque<std::unique_ptr<Request>> m_pending;
-    int m_pendingChildren = 0;  // of them, requests with a parent
+    // Of the requests taken from the queue, not started yet (held in
+    // RequestQueue::held(), so an abandoned VM's futures still finish):
+    // those with a parent.
+    int m_pendingChildren = 0;
     std::vector<RequestFiber *> m_inProgress; // fibers in progress (running, waiting, ready, held)
     int m_topLevelActive = 0;   // of them, those that count against maxConcurrentRequests
     std::vector<std::unique_ptr<RequestFiber>> m_fiberPool; // every fiber made; idle ones listed below

@@ -3,6 +3,7 @@
 // that see a stop.
 #include <QIsle/QIsle>
 
+#include <QtCore/QSemaphore>
 #include <QtTest/QtTest>
 
 #include <QIsle/QIsleLua>
@@ -713,7 +714,18 @@ void tst_Safety::uninterruptibleCodeIsAbandoned()
     // No timeout: in signal mode a deadline passed between the two C calls
     // of a chunk is seen at once, which would stop it before the long one.
     auto isle = QIsle::spawn({}, options);
+    // The worker takes the chunk and the request behind it in one batch
+    // (the exec holds the Lua thread meanwhile): the one behind waits in
+    // the worker, not in the queue, when the VM is abandoned.
+    QSemaphore hold;
+    QFuture<QVariant> holder = isle->spawnExec([&hold](lua_State *) {
+        hold.acquire();
+        return QVariant();
+    });
     QFuture<QVariant> f = isle->spawnEval(chunk);
+    QFuture<QVariant> behind = isle->spawnEval(QStringLiteral("return 1"));
+    hold.release();
+    QVERIFY(QIsle::waitFor(holder).isNull()); // bounded: the exec returns at once
     // Long enough for the chunk to be inside its one long C call: in signal
     // mode a cancel that comes earlier is seen between calls.
     QThread::msleep(500);
@@ -725,9 +737,12 @@ void tst_Safety::uninterruptibleCodeIsAbandoned()
     timer.start();
     isle.reset();
     QVERIFY2(timer.elapsed() < 1000, qPrintable(QString::number(timer.elapsed())));
-    // Even the abandoned request's future is finished (canceled).
+    // Even the abandoned request's future is finished (canceled), and the
+    // one that was to run after it.
     QVERIFY(f.isFinished());
     QVERIFY(f.isCanceled());
+    QVERIFY(behind.isFinished());
+    QVERIFY(behind.isCanceled());
 }
 
 QTEST_GUILESS_MAIN(tst_Safety)
