@@ -1,7 +1,9 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #include "isle/qisle_p.h"
 
+#include "lualib/allocator_p.h"
 #include "lualib/islelib_p.h"
+#include "lualib/safety_p.h"
 #include "isle/worker_p.h"
 #include "objects/islelink_p.h"
 #include "objects/mailbox_p.h"
@@ -10,6 +12,11 @@
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QLoggingCategory>
 
+#ifdef QISLE_UNIX_DISPATCHER
+#include <QtCore/private/qeventdispatcher_unix_p.h>
+#endif
+
+#include <utility>
 #include <vector>
 
 Q_LOGGING_CATEGORY(lcIsle, "qisle")
@@ -44,16 +51,87 @@ void keepAbandoned(QThread *thread)
 
 } // namespace
 
+namespace {
+
+// Lua's standard libraries of the options (upvalue-free: the flags come as a
+// light userdata), as Worker::openLibraries opens them first.
+int openStandardLibraries(lua_State *L)
+{
+    Safety::openLibraries(L, *static_cast<const QIsleOptions::Libraries *>(lua_touserdata(L, 1)));
+    return 0;
+}
+
+// spawn()'s head start: the VM and Lua's standard libraries, made on the
+// calling thread while the isle's thread starts (issue 18, row 7e: the two
+// took turns before, the thread's start then about 40 % of a spawn). The
+// stop machinery, QIsle's own libraries and init still run on the Lua
+// thread. Allocated through an Allocator with the isle's limit, so a limit
+// too small fails here as it would there; then nothing is handed over and
+// the Lua thread makes the VM itself, failing as spawn always did.
+std::pair<lua_State *, std::unique_ptr<Allocator>> prepareState(const QIsleOptions &options)
+{
+    auto allocator = std::make_unique<Allocator>(std::size_t(qMax<qsizetype>(0, options.memoryLimit)));
+    lua_State *L = lua_newstate(&Allocator::allocate, allocator.get());
+    if (!L)
+        return {};
+    lua_gc(L, LUA_GCSTOP); // restarted by spawn's request, before init
+    lua_pushcfunction(L, openStandardLibraries);
+    lua_pushlightuserdata(L, const_cast<QIsleOptions::Libraries *>(&options.libraries));
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        lua_close(L);
+        return {};
+    }
+    return {L, std::move(allocator)};
+}
+
+} // namespace
+
 IsleThread::IsleThread(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options,
                        std::shared_ptr<PrintRelay> printRelay)
     : m_queue(std::move(queue)), m_options(options), m_printRelay(std::move(printRelay))
 {
     setObjectName(options.threadName);
+#ifdef QISLE_UNIX_DISPATCHER
+    // Qt's plain poll()-based dispatcher rather than GLib's, which Qt picks
+    // for every thread by default: a GMainContext with its sources costs an
+    // idle isle about 16 KiB of memory and its start tens of microseconds
+    // (issue 18, rows 7e/7f). It handles everything the Lua thread needs --
+    // posted events, timers, socket notifiers -- as it does with QT_NO_GLIB.
+    setEventDispatcher(new QEventDispatcherUNIX);
+#endif
+}
+
+IsleThread::~IsleThread()
+{
+    if (m_prepared) // handed over, never taken: the thread did not run
+        lua_close(m_prepared);
+}
+
+void IsleThread::handOver(lua_State *prepared, std::unique_ptr<Allocator> allocator)
+{
+    {
+        std::lock_guard<std::mutex> lock(m_handOverMutex);
+        if (!m_handedOver) {
+            m_handedOver = true;
+            m_prepared = std::exchange(prepared, nullptr);
+            m_preparedAllocator = std::move(allocator);
+        }
+    }
+    m_handedOverChanged.notify_one();
+    if (prepared) // a second hand-over: not wanted
+        lua_close(prepared);
 }
 
 void IsleThread::run()
 {
-    Worker worker(m_queue, m_options);
+    lua_State *prepared = nullptr;
+    {
+        std::unique_lock<std::mutex> lock(m_handOverMutex);
+        m_handedOverChanged.wait(lock, [this] { return m_handedOver; });
+        prepared = std::exchange(m_prepared, nullptr);
+    }
+    Worker worker(m_queue, m_options, prepared);
+    m_preparedAllocator.reset(); // the worker counts the state's bytes now
     worker.setPrintRelay(m_printRelay.get());
     m_worker = &worker;
     m_queue->attach(&worker);
@@ -176,19 +254,27 @@ QIsle::QIsle(const QIsleOptions &options) : d(std::make_unique<QIslePrivate>(thi
 
 std::unique_ptr<QIsle> QIsle::spawn(Init init, const QIsleOptions &options)
 {
-    std::unique_ptr<QIsle> isle(new QIsle(options));
+    std::unique_ptr<QIsle> isle(new QIsle(options)); // starts the thread
+    auto [prepared, allocator] = prepareState(options);
+    isle->d->thread->handOver(prepared, std::move(allocator));
     auto request = isle->d->execRequest([init = std::move(init), d = isle->d.get()](lua_State *L) {
         Worker *worker = Worker::from(L);
         d->memoryUsage = worker->allocator().usage();
+        // Everything made here stays alive: the collector would only walk
+        // it (about a tenth of the libraries' cost). Restarted before init.
+        lua_gc(L, LUA_GCSTOP);
         worker->openLibraries(L);
         ObjectLib::open(L, d->objects);
+        lua_gc(L, LUA_GCRESTART);
         d->stopMode = worker->stopControl().mode(); // read by spawn()'s caller after the wait
         if (init)
             init(L);
         return QVariant();
     }, {});
+    // Woken by the request's own end (as a blocking call is), not through a
+    // watcher thread: one hand-off less (issue 18, row 7e).
     try {
-        waitFor(isle->d->submit(std::move(request)));
+        isle->d->block(std::move(request));
     } catch (const QIsleError &e) {
         throw QIsleError(QIsleError::Kind::Init, e.message(), e.traceback(), e.line());
     }
@@ -197,6 +283,7 @@ std::unique_ptr<QIsle> QIsle::spawn(Init init, const QIsleOptions &options)
 
 QIsle::~QIsle()
 {
+    d->thread->handOver(nullptr, {}); // spawn() did, unless it failed before
     d->objects->forgetIsle(); // no handlerFailed from a QIsle being destroyed
     d->queue->abort();
     d->join(true);

@@ -14,8 +14,11 @@
 #include <QtCore/QThread>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 
+class Allocator;
 class IsleLink;
 class Worker;
 
@@ -28,8 +31,17 @@ class IsleThread : public QThread
 public:
     IsleThread(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options, std::shared_ptr<PrintRelay> printRelay);
 
+    ~IsleThread() override;
+
     // Lua thread only, while the thread runs.
     Worker *worker() const { return m_worker; }
+
+    // QIsle::spawn's thread, once, after start(): the VM it built meanwhile
+    // (Lua's standard libraries open, allocated through `allocator`), or
+    // nullptr for one made here. run() waits for it before it makes the
+    // worker; the state is used by one thread at a time, handed over under
+    // m_handOverMutex. Later calls do nothing.
+    void handOver(lua_State *prepared, std::unique_ptr<Allocator> allocator);
 
 protected:
     void run() override;
@@ -39,6 +51,13 @@ private:
     const QIsleOptions m_options;
     const std::shared_ptr<PrintRelay> m_printRelay; // print() lines to QIsle::printed
     Worker *m_worker = nullptr;
+
+    // The hand-over (std:: primitives: ThreadSanitizer sees their order).
+    std::mutex m_handOverMutex;
+    std::condition_variable m_handedOverChanged;
+    bool m_handedOver = false;                       // under m_handOverMutex
+    lua_State *m_prepared = nullptr;                 // under m_handOverMutex, then the Lua thread's
+    std::unique_ptr<Allocator> m_preparedAllocator;  // likewise; freed once the worker adopted the state
 };
 
 class QIslePrivate

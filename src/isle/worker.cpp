@@ -60,11 +60,17 @@ Worker::RequestFiber *Worker::rootOf(Fiber *fiber)
     return fiber->isTask ? static_cast<TaskFiber *>(fiber)->root : static_cast<RequestFiber *>(fiber);
 }
 
-Worker::Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options)
+Worker::Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options, lua_State *prepared)
     : m_queue(std::move(queue)), m_options(options), m_allocator(std::size_t(qMax<qsizetype>(0, options.memoryLimit))),
       m_scheduler([this] { drain(); }, [this] { stopSuspended(); })
 {
-    m_L = lua_newstate(&Allocator::allocate, &m_allocator);
+    if (prepared) {
+        m_allocator.adopt(prepared);
+        m_L = prepared;
+        m_standardOpen = true;
+    } else {
+        m_L = lua_newstate(&Allocator::allocate, &m_allocator);
+    }
     if (m_L) {
         m_context.attach(m_L);
         m_scheduler.attach(m_L);
@@ -747,7 +753,8 @@ QIsleError Worker::makeError(lua_State *L, int status, const Request &request)
 void Worker::openLibraries(lua_State *L)
 {
     StackGuard guard(L);
-    Safety::openLibraries(L, m_options.libraries);
+    if (!m_standardOpen) // else opened by QIsle::spawn with the state
+        Safety::openLibraries(L, m_options.libraries);
     m_stop.install(L, m_options, [queue = m_queue.get()] { return queue->stopPending(); });
     IsleLib::open(L);
     openTasks(L);

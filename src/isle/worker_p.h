@@ -41,7 +41,10 @@ class Worker : public QObject
 public:
     static const QEvent::Type DrainEvent;
 
-    Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options);
+    // prepared: a state QIsle::spawn made on its own thread meanwhile (handed
+    // over, used by one thread at a time), with Safety's standard libraries
+    // open; the worker adopts it. nullptr: the worker makes its own.
+    Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options, lua_State *prepared = nullptr);
     ~Worker() override;
 
     // The worker a state (or any coroutine of it) belongs to: zero-cost, it
@@ -138,6 +141,7 @@ private:
     const QIsleOptions m_options;
     Allocator m_allocator;
     lua_State *m_L = nullptr;
+    bool m_standardOpen = false; // a prepared state: Safety's libraries are open
     lua_State *m_resumeFrom = nullptr; // see openLibraries()
     lua_State *m_active = nullptr;
     StopControl m_stop;

@@ -1,6 +1,8 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #include "lualib/allocator_p.h"
 
+#include <QIsle/QIsleLua>
+
 #include <cstdlib>
 
 void *Allocator::allocate(void *self, void *ptr, std::size_t oldSize, std::size_t newSize)
@@ -26,4 +28,12 @@ void *Allocator::allocate(void *self, void *ptr, std::size_t oldSize, std::size_
     // One writer (the Lua thread): a plain store, no locked add.
     usage.store(used - held + newSize, std::memory_order_relaxed);
     return block;
+}
+
+void Allocator::adopt(lua_State *L)
+{
+    void *previous = nullptr;
+    lua_getallocf(L, &previous);
+    m_usage->store(static_cast<const Allocator *>(previous)->used(), std::memory_order_relaxed);
+    lua_setallocf(L, &Allocator::allocate, this);
 }

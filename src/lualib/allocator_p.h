@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <memory>
 
+struct lua_State;
+
 // The VM's lua_Alloc: counts the bytes the VM holds and refuses to grow past
 // the limit, which Lua turns into its memory error.
 class Allocator
@@ -27,6 +29,10 @@ public:
     std::size_t limit() const { return m_ceiling == NoLimit ? 0 : m_ceiling; }
     // Lua thread: 0 lifts the limit (closing the VM must not fail).
     void setLimit(std::size_t limit) { m_ceiling = limit ? limit : NoLimit; }
+    // Lua thread: takes over a state made through another Allocator (one
+    // that QIsle::spawn built on its own thread while the isle's thread
+    // started): its bytes count here from now on, and it allocates here.
+    void adopt(lua_State *L);
 
 private:
     static constexpr std::size_t NoLimit = ~std::size_t(0);

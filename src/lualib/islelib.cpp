@@ -364,25 +364,31 @@ void IsleLib::open(lua_State *L)
     };
     luaL_newlib(L, isle);
     lua_setglobal(L, "isle");
+    // The host functions' metatables are made by the first registration
+    // (ensureHostMetatable): a fresh VM stays lighter (issue 18, row 7f).
+}
 
-    luaL_newmetatable(L, HostFunctionType);
-    lua_pushcfunction(L, destroyHostFunction);
-    lua_setfield(L, -2, "__gc");
-    lua_pushliteral(L, "locked");
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
+namespace {
 
-    luaL_newmetatable(L, AsyncHostFunctionType);
-    lua_pushcfunction(L, destroyAsyncHostFunction);
-    lua_setfield(L, -2, "__gc");
-    lua_pushliteral(L, "locked");
-    lua_setfield(L, -2, "__metatable");
+// Makes the metatable `type`, whose __gc runs `destroy`, unless it exists.
+// Called before the userdata is made: a memory error here leaks nothing.
+void ensureHostMetatable(lua_State *L, const char *type, lua_CFunction destroy)
+{
+    if (luaL_newmetatable(L, type)) {
+        lua_pushcfunction(L, destroy);
+        lua_setfield(L, -2, "__gc");
+        lua_pushliteral(L, "locked");
+        lua_setfield(L, -2, "__metatable");
+    }
     lua_pop(L, 1);
 }
+
+} // namespace
 
 void IsleLib::registerHostFunction(lua_State *L, const QString &name, QIsle::HostFunction fn)
 {
     StackGuard guard(L);
+    ensureHostMetatable(L, HostFunctionType, destroyHostFunction);
     void *memory = lua_newuserdatauv(L, sizeof(QIsle::HostFunction), 0);
     new (memory) QIsle::HostFunction(std::move(fn));
     luaL_setmetatable(L, HostFunctionType);
@@ -393,6 +399,7 @@ void IsleLib::registerHostFunction(lua_State *L, const QString &name, QIsle::Hos
 void IsleLib::registerAsyncHostFunction(lua_State *L, const QString &name, QIsle::AsyncHostFunction fn)
 {
     StackGuard guard(L);
+    ensureHostMetatable(L, AsyncHostFunctionType, destroyAsyncHostFunction);
     void *memory = lua_newuserdatauv(L, sizeof(QIsle::AsyncHostFunction), 0);
     new (memory) QIsle::AsyncHostFunction(std::move(fn));
     luaL_setmetatable(L, AsyncHostFunctionType);
