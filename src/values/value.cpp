@@ -43,6 +43,72 @@ constexpr int MaxDepth = QIsleValue::MaxDepth;
     throw QIsleError(QIsleError::Kind::Conversion, text);
 }
 
+// The top `bits` bits of a pointer (plus a small number) scrambled
+// (Fibonacci hashing): the low bits of heap addresses repeat (alignment, a
+// fixed offset into Lua's string objects) and would crowd a few slots.
+inline std::size_t hashSlot(const void *pointer, std::size_t extra, int bits)
+{
+    const auto x = std::uint64_t(reinterpret_cast<std::uintptr_t>(pointer)) ^ std::uint64_t(extra);
+    return std::size_t((x * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+}
+
+// Pointers seen: open addressing, at most half full (a lookup per container
+// written must cost less than QSet's).
+class PointerSet
+{
+public:
+    bool isEmpty() const { return m_count == 0; }
+
+    bool contains(const void *pointer) const
+    {
+        if (m_count == 0)
+            return false;
+        for (std::size_t i = hashSlot(pointer, 0, m_bits);; i = (i + 1) & mask()) {
+            if (m_slots[i] == pointer)
+                return true;
+            if (!m_slots[i])
+                return false;
+        }
+    }
+
+    // pointer: not null.
+    void insert(const void *pointer)
+    {
+        if (contains(pointer))
+            return;
+        if (2 * (m_count + 1) > m_slots.size())
+            grow();
+        place(pointer);
+        ++m_count;
+    }
+
+private:
+    std::size_t mask() const { return m_slots.size() - 1; }
+
+    void place(const void *pointer)
+    {
+        std::size_t i = hashSlot(pointer, 0, m_bits);
+        while (m_slots[i])
+            i = (i + 1) & mask();
+        m_slots[i] = pointer;
+    }
+
+    void grow()
+    {
+        m_bits = m_slots.empty() ? 3 : m_bits + 1;
+        std::vector<const void *> old(std::size_t(1) << m_bits, nullptr);
+        old.swap(m_slots); // old: the slots so far
+        for (const void *pointer : old) {
+            if (pointer)
+                place(pointer);
+        }
+    }
+
+    std::vector<const void *> m_slots; // a power of two
+    std::size_t m_count = 0;
+    int m_bits = 0;
+};
+
 // ---------------------------------------------------------------------------
 // Paths: "result.items[3]", "args[2].name", "value[\"a key\"]"
 
@@ -271,6 +337,22 @@ qsizetype encodeUtf8(const QChar *p, qsizetype n, char *out)
 // ---------------------------------------------------------------------------
 // Lua -> QVariant
 
+// A string key and its value, in the order lua_next gave them. id: the key's
+// Lua string (interned when short): the same id, the same text, while the
+// value is converted (the root keeps every key alive).
+struct NamedEntry
+{
+    const char *id;
+    QString key;
+    QVariant value;
+};
+
+} // namespace
+
+Q_DECLARE_TYPEINFO(NamedEntry, Q_RELOCATABLE_TYPE);
+
+namespace {
+
 class Reader
 {
 public:
@@ -318,7 +400,8 @@ private:
         const char *data = nullptr;
         QString text;
     };
-    static constexpr int CacheSize = 256;
+    static constexpr int CacheBits = 8;
+    static constexpr int CacheSize = 1 << CacheBits;
     static constexpr size_t CacheMaxLength = 64;
 
     struct Memo
@@ -336,7 +419,7 @@ private:
         // means the same text: a row's keys are decoded once, not per row.
         CachedString *slot = nullptr;
         if (m_cache && length <= CacheMaxLength) {
-            slot = &m_cache[(reinterpret_cast<std::uintptr_t>(data) >> 3) % CacheSize];
+            slot = &m_cache[hashSlot(data, 0, CacheBits)];
             if (slot->data == data)
                 return QVariant(slot->text);
         }
@@ -359,7 +442,7 @@ private:
         *id = data;
         CachedString *cached = nullptr;
         if (length <= CacheMaxLength) {
-            cached = &m_cache[(reinterpret_cast<std::uintptr_t>(data) >> 3) % CacheSize];
+            cached = &m_cache[hashSlot(data, 0, CacheBits)];
             if (cached->data == data)
                 return cached->text;
         }
@@ -403,8 +486,7 @@ private:
         // list; anything else goes to ints or strings, sorted out at the end.
         QVariantList list;
         std::vector<std::pair<lua_Integer, QVariant>> ints;
-        QVarLengthArray<NamedEntry, 8> named; // string keys, in lua_next's order (a record's)
-        std::map<QString, QVariant> strings;  // string keys past MaxRecordKeys: a map, not a record
+        NamedEntries named; // string keys, in lua_next's order
         if (const lua_Unsigned length = lua_rawlen(L, index)) // a hint only: any border
             list.reserve(qsizetype(qMin<lua_Unsigned>(length, 1u << 16)));
         bool nested = false;
@@ -420,22 +502,14 @@ private:
             if (keyType == LUA_TNUMBER && lua_isinteger(L, keySlot)) {
                 const lua_Integer key = lua_tointeger(L, keySlot);
                 QVariant value = read(keySlot + 1, segments + 1, &isTable, &h);
-                if (ints.empty() && named.isEmpty() && strings.empty() && key == lua_Integer(list.size()) + 1)
+                if (ints.empty() && named.isEmpty() && key == lua_Integer(list.size()) + 1)
                     list.append(std::move(value));
                 else
                     ints.emplace_back(key, std::move(value));
             } else if (keyType == LUA_TSTRING) {
                 const char *id = nullptr;
                 QString key = readStringKey(keySlot, segments, &id);
-                if (strings.empty() && named.size() < MaxRecordKeys) {
-                    named.append(NamedEntry{id, std::move(key), read(keySlot + 1, segments + 1, &isTable, &h)});
-                } else {
-                    if (strings.empty()) {
-                        strings = sortedMap(named, sortedOrder(named, m_order));
-                        named.clear();
-                    }
-                    strings.emplace(std::move(key), read(keySlot + 1, segments + 1, &isTable, &h));
-                }
+                named.append(NamedEntry{id, std::move(key), read(keySlot + 1, segments + 1, &isTable, &h)});
             } else if (keyType == LUA_TNUMBER) {
                 fail(segments, QStringLiteral("a table key is a non-integer number (%1)")
                                        .arg(QString::number(lua_tonumber(L, keySlot), 'g', 17)));
@@ -450,14 +524,15 @@ private:
         }
 
         QVariant result;
-        if (ints.empty() && named.isEmpty() && strings.empty()) {
+        if (ints.empty() && named.isEmpty()) {
             // Keys 1..n, or an empty table: a list.
             result = QVariant(list);
-        } else if (list.isEmpty() && ints.empty() && strings.empty()) {
+        } else if (list.isEmpty() && ints.empty() && named.size() <= MaxRecordKeys) {
             result = QVariant(namedMap(named)); // a record: a few string keys only
         } else if (list.isEmpty() && ints.empty()) {
-            result = QVariant(QVariantMap(std::move(strings))); // string keys only
-        } else if (named.isEmpty() && strings.empty() && isRestOfSequence(ints, list.size())) {
+            // String keys only, sorted first: the tree is built at its end.
+            result = QVariant(QVariantMap(sortedMap(named, sortedOrder(named, m_order))));
+        } else if (named.isEmpty() && isRestOfSequence(ints, list.size())) {
             const qsizetype prefix = list.size();
             list.resize(prefix + qsizetype(ints.size()));
             for (auto &entry : ints)
@@ -466,8 +541,7 @@ private:
         } else {
             // Integer keys become decimal strings; one that collides with a
             // string key would lose a value: an error, not a silent pick.
-            if (!named.isEmpty())
-                strings = sortedMap(named, sortedOrder(named, m_order));
+            std::map<QString, QVariant> strings = sortedMap(named, sortedOrder(named, m_order));
             const auto addInteger = [&](lua_Integer key, QVariant &&value) {
                 QString name = QString::number(key);
                 if (!strings.emplace(name, std::move(value)).second)
@@ -490,25 +564,68 @@ private:
         return result;
     }
 
-    // A string key and its value, in the order lua_next gave them. id: the
-    // key's Lua string (interned when short): the same id, the same text,
-    // while the value is converted (the root keeps every key alive).
-    struct NamedEntry
+    struct Shape
     {
-        const char *id;
-        QString key;
-        QVariant value;
+        std::vector<const char *> ids;  // a record's key ids, in lua_next's order
+        std::vector<int> order;         // their indices sorted by key
+        std::optional<QVariantMap> map; // its keys, null values; once the shape repeats
+        bool recent = false;            // the way of its set used last
     };
+
     using NamedEntries = QVarLengthArray<NamedEntry, 8>;
 
-    // The entries' indices sorted by key, into order (its capacity reused).
-    static const std::vector<int> &sortedOrder(const NamedEntries &named, std::vector<int> &order)
+    // The entries' indices sorted by key (QString's order: UTF-16 code
+    // units, then length), into order (its capacity reused). Sorted by
+    // their first eight units held in the sort keys, then the rest: most
+    // comparisons never read a key's text (scattered in memory).
+    const std::vector<int> &sortedOrder(const NamedEntries &named, std::vector<int> &order)
     {
-        order.resize(std::size_t(named.size()));
-        for (qsizetype i = 0; i < named.size(); ++i)
-            order[std::size_t(i)] = int(i);
-        std::sort(order.begin(), order.end(), [&](int a, int b) { return named[a].key < named[b].key; });
+        const auto n = std::size_t(named.size());
+        m_sortKeys.resize(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const QString &key = named[qsizetype(i)].key;
+            m_sortKeys[i] = SortKey{{unitsOf(key, 0), unitsOf(key, 4)},
+                                    reinterpret_cast<const char16_t *>(key.constData()), key.size(), int(i)};
+        }
+        std::sort(m_sortKeys.begin(), m_sortKeys.end(), [](const SortKey &a, const SortKey &b) {
+            if (a.prefix[0] != b.prefix[0])
+                return a.prefix[0] < b.prefix[0];
+            if (a.prefix[1] != b.prefix[1])
+                return a.prefix[1] < b.prefix[1];
+            const qsizetype common = qMin(a.size, b.size);
+            for (qsizetype i = PrefixUnits; i < common; ++i) {
+                if (a.text[i] != b.text[i])
+                    return a.text[i] < b.text[i];
+            }
+            return a.size < b.size;
+        });
+        order.resize(n);
+        for (std::size_t i = 0; i < n; ++i)
+            order[i] = m_sortKeys[i].index;
         return order;
+    }
+
+    static constexpr qsizetype PrefixUnits = 8;
+    struct SortKey
+    {
+        std::uint64_t prefix[2]; // units 0-3 and 4-7, the first the highest; 0 past the end
+        const char16_t *text;
+        qsizetype size;
+        int index;
+    };
+
+    // Comparing prefixes first keeps QString's order: where two prefixes
+    // differ, either both keys have a unit there and it decides, or one key
+    // ends there (0) and the other goes on with a unit above 0: the shorter
+    // is a proper prefix of the longer, so less. Equal prefixes: the keys'
+    // first eight units (or all, when shorter) are the same; compare on.
+    static std::uint64_t unitsOf(const QString &key, qsizetype from)
+    {
+        const QChar *text = key.constData();
+        std::uint64_t units = 0;
+        for (qsizetype i = from; i < from + 4; ++i)
+            units = (units << 16) | (i < key.size() ? text[i].unicode() : 0u);
+        return units;
     }
 
     // The entries in key order: each goes in at the end, one comparison.
@@ -520,25 +637,44 @@ private:
         return map;
     }
 
+    // Whether shape holds exactly the keys of named, in the same order.
+    static bool isShapeOf(const Shape &shape, const NamedEntries &named)
+    {
+        const auto n = std::size_t(named.size());
+        if (n != shape.ids.size())
+            return false;
+        for (std::size_t i = 0; i < n; ++i) {
+            if (shape.ids[i] != named[qsizetype(i)].id)
+                return false;
+        }
+        return true;
+    }
+
     // A record's map. Records of one kind (rows of a table, or the `pos` of
     // every row) share their keys, which lua_next then gives in the same
     // order: shapes seen (key ids and their sorted order) are remembered by
     // their first key and size, and a record of a known shape is a copy of
     // a map with its keys (Qt copies the tree as it is, with no comparisons)
-    // whose values are filled in in key order.
+    // whose values are filled in in key order. The cache has two ways a set:
+    // records of two kinds that alternate (a row and its `pos`) and happen to
+    // share a set do not evict each other.
     QVariantMap namedMap(NamedEntries &named)
     {
         const auto n = std::size_t(named.size());
         if (n == 0)
             return {};
-        const auto hash = (reinterpret_cast<std::uintptr_t>(named[0].id) >> 3) ^ n;
         if (!m_shapes)
-            m_shapes.reset(new Shape[ShapeCacheSize]);
-        Shape &shape = m_shapes[hash % ShapeCacheSize];
-        bool same = n == shape.ids.size();
-        for (std::size_t i = 0; same && i < n; ++i)
-            same = shape.ids[i] == named[qsizetype(i)].id;
-        if (!same) {
+            m_shapes.reset(new Shape[ShapeSets * 2]);
+        const std::size_t set = hashSlot(named[0].id, n, ShapeSetBits);
+        Shape *ways = &m_shapes[set * 2];
+        int way = ways[0].recent ? 0 : 1; // the one used last first
+        bool known = isShapeOf(ways[way], named);
+        if (!known)
+            known = isShapeOf(ways[way ^= 1], named); // else: replace the other
+        ways[way].recent = true;
+        ways[way ^ 1].recent = false;
+        Shape &shape = ways[way];
+        if (!known) {
             shape.ids.resize(n);
             for (std::size_t i = 0; i < n; ++i)
                 shape.ids[i] = named[qsizetype(i)].id;
@@ -603,16 +739,12 @@ private:
     const QString &m_where;
     std::unique_ptr<CachedString[]> m_cache;          // made with the first table
     std::unique_ptr<QHash<const void *, Memo>> m_memo; // tables of tables done
-    struct Shape
-    {
-        std::vector<const char *> ids;  // a record's key ids, in lua_next's order
-        std::vector<int> order;         // their indices sorted by key
-        std::optional<QVariantMap> map; // its keys, null values; once the shape repeats
-    };
-    static constexpr int ShapeCacheSize = 16;
-    static constexpr qsizetype MaxRecordKeys = 32;     // more string keys: a map, built as it comes
+    static constexpr int ShapeSetBits = 4;
+    static constexpr int ShapeSets = 1 << ShapeSetBits; // of two ways each
+    static constexpr qsizetype MaxRecordKeys = 32;     // more string keys: a map, not a record
     std::unique_ptr<Shape[]> m_shapes;                // shapes seen, by first key and size
     std::vector<int> m_order;                         // scratch for sortedOrder
+    std::vector<SortKey> m_sortKeys;                  // scratch for sortedOrder
     int m_keySlot[MaxDepth];                          // [i]: slot of the key below level i
     const void *m_visiting[MaxDepth];                 // [i]: the table at level i
 };
@@ -1095,7 +1227,7 @@ private:
     int m_keyCache = 0;                    // stack slot of the key cache; 0: none
     std::unique_ptr<CachedKey[]> m_keys;   // what m_keyCache's slots hold, this push
     Segment m_segments[MaxDepth];
-    QSet<const void *> m_done; // shared containers of containers written once
+    PointerSet m_done;         // shared containers of containers written once
     int m_repeating = 0;       // > 0: writing one of them again
     qint64 m_distinct = 0;
     qint64 m_repeated = 0;

@@ -165,6 +165,53 @@ int depthOf(QVariant value)
     return depth;
 }
 
+// Keys whose order is QString's (UTF-16 code units, then length), not
+// bytes' or code points': U+10000 (a surrogate pair) sorts before U+E000;
+// keys that are prefixes of others, with U+0000 in them, alike in their
+// first eight units, longer than Lua's short strings.
+QStringList awkwardKeys()
+{
+    const QString a40 = QString(40, u'a');
+    return {u""_s, u"a"_s, u"a"_s + QChar(0), u"ab"_s, u"Z"_s, u"z"_s, u"abcdefgg"_s, u"abcdefgh"_s,
+            u"abcdefgh"_s + QChar(0), u"abcdefghi"_s, u"abcdefgi"_s, QString(QChar(0xE000)),
+            QString::fromUcs4(U"\U00010000"), QString(QChar(0xFFFF)), QString(QChar(0xE9)), QString(QChar(0x7F)),
+            QString(QChar(0x80)), a40 + u"1"_s, a40 + u"0"_s, a40, u"abcdefgh\u00e9"_s};
+}
+
+// A Lua string literal of text's UTF-8 bytes, escaped byte by byte.
+QString luaLiteral(const QString &text)
+{
+    QString literal = u"'"_s;
+    for (const char c : text.toUtf8())
+        literal += u"\\x%1"_s.arg(uint(uchar(c)), 2, 16, QLatin1Char('0'));
+    return literal + u"'"_s;
+}
+
+// Lua: `count` tables, each with keys[j] = i * 1000 + j (i: the table, j:
+// the key, from 1), made alike (so lua_next gives their keys in one order).
+QString keyedTables(const QStringList &keys, int count)
+{
+    QStringList literals;
+    for (const QString &key : keys)
+        literals += luaLiteral(key);
+    return u"(function() local keys = {%1} local r = {} for i = 1, %2 do local t = {} "
+           "for j, k in ipairs(keys) do t[k] = i * 1000 + j end r[i] = t end return r end)()"_s
+            .arg(literals.join(u','))
+            .arg(count);
+}
+
+QVariant keyedMaps(const QStringList &keys, int count)
+{
+    QVariantList tables;
+    for (int i = 1; i <= count; ++i) {
+        QVariantMap t;
+        for (int j = 1; j <= keys.size(); ++j)
+            t.insert(keys[j - 1], qlonglong(i * 1000 + j));
+        tables.append(t);
+    }
+    return tables;
+}
+
 QString repeated(const QString &segment, int n)
 {
     QString text;
@@ -371,6 +418,49 @@ void tst_Value::luaToVariant_data()
             << QVariant(list({map({{u"id"_s, qlonglong(1)}, {u"pos"_s, map({{u"x"_s, qlonglong(1)}, {u"y"_s, qlonglong(2)}})}}),
                               map({{u"id"_s, qlonglong(2)}, {u"pos"_s, map({{u"x"_s, qlonglong(3)}, {u"y"_s, qlonglong(4)}})}}),
                               map({{u"id"_s, qlonglong(3)}, {u"pos"_s, map({{u"x"_s, qlonglong(5)}})}})}));
+
+    // Keys sorted as QString sorts them, for records read through a known
+    // shape (values filled in in key order) and for maps past 32 keys
+    // (sorted, then built), with integer keys too.
+    QTest::addRow("records with awkward keys") << keyedTables(awkwardKeys(), 3) << keyedMaps(awkwardKeys(), 3);
+    {
+        QStringList many = awkwardKeys();
+        for (int i = 1; i <= 40; ++i)
+            many << u"key%1"_s.arg(i) << u"%1"_s.arg(i * 7);
+        QTest::addRow("maps of 101 keys") << keyedTables(many, 2) << keyedMaps(many, 2);
+        QVariantMap mixed = keyedMaps(many, 1).toList().at(0).toMap();
+        mixed.insert(u"1000"_s, u"x"_s);
+        mixed.insert(u"-3"_s, u"y"_s);
+        QTest::addRow("101 keys and integer keys")
+                << u"(function() local t = %1[1] t[1000] = 'x' t[-3] = 'y' return t end)()"_s.arg(keyedTables(many, 1))
+                << QVariant(mixed);
+    }
+    {
+        // Records of 40 shapes, each twice, interleaved with records of
+        // one shape: more shapes than the reader remembers.
+        QString lua = u"(function() local r = {} for i = 1, 40 do for n = 1, 2 do "
+                      "local t = {common = i} t['k' .. i] = n r[#r + 1] = t r[#r + 1] = {x = i, y = n} end end "
+                      "return r end)()"_s;
+        QVariantList expected;
+        for (int i = 1; i <= 40; ++i) {
+            for (int n = 1; n <= 2; ++n) {
+                expected << map({{u"common"_s, qlonglong(i)}, {u"k%1"_s.arg(i), qlonglong(n)}});
+                expected << map({{u"x"_s, qlonglong(i)}, {u"y"_s, qlonglong(n)}});
+            }
+        }
+        QTest::addRow("records of many shapes") << lua << QVariant(expected);
+    }
+    {
+        // Tables of tables, each reached twice (converted once, remembered).
+        QString lua = u"(function() local r = {} for i = 1, 50 do local s = {{i}, {n = i}} r[#r + 1] = s "
+                      "r[#r + 1] = s end return r end)()"_s;
+        QVariantList expected;
+        for (int i = 1; i <= 50; ++i) {
+            const QVariant s = list({list({qlonglong(i)}), map({{u"n"_s, qlonglong(i)}})});
+            expected << s << s;
+        }
+        QTest::addRow("shared tables, many") << lua << QVariant(expected);
+    }
 
     // Tables are data: metatables are not consulted.
     QTest::addRow("__index ignored") << u"setmetatable({}, {__index = function() return 1 end})"_s
@@ -725,6 +815,15 @@ void tst_Value::readErrors_data()
                                 << u"result.x: a table key is not UTF-8 text (\"\\xff\\x00\")"_s;
     QTest::addRow("colliding keys") << u"{[1] = 'a', ['1'] = 'b'}"_s
                                     << u"result: the keys 1 and \"1\" would both be \"1\""_s;
+    QTest::addRow("colliding keys among 40")
+            << u"(function() local t = {[7] = 'a', ['7'] = 'b'} for i = 1, 40 do t['k' .. i] = i end return t end)()"_s
+            << u"result: the keys 7 and \"7\" would both be \"7\""_s;
+    QTest::addRow("binary key among 40")
+            << u"(function() local t = {} for i = 1, 40 do t['k' .. i] = i end t['\\xff'] = 1 return {t} end)()"_s
+            << u"result[1]: a table key is not UTF-8 text (\"\\xff\")"_s;
+    QTest::addRow("function among 40")
+            << u"(function() local t = {} for i = 1, 40 do t['k' .. i] = i end t.f = print return {t} end)()"_s
+            << u"result[1].f: cannot convert a function"_s;
     QTest::addRow("self cycle") << u"(function() local t = {} t.self = t return t end)()"_s
                                 << u"result.self: a cycle back to result"_s;
     QTest::addRow("cycle") << u"(function() local a = {b = {}} a.b.c = {back = a.b} return a end)()"_s
