@@ -1,11 +1,18 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 // Row 9: the value bridge on a table-shaped result, timed on the Lua thread
-// (inside exec), beside a lua_next walk that only counts: the floor.
+// (inside exec), beside a lua_next walk that only counts: the floor. Two
+// more references show what any bridge pays whatever its code: the same
+// table built through Lua's C API from C data (what a push cannot do
+// without), and the same QVariant built from C data and destroyed (what a
+// read cannot do without: a QMap node per key, a QString per string value).
 #include "rows.h"
 
 #include <QIsle/QIsle>
 
 #include <QIsle/QIsleLua>
+
+#include <map>
+#include <vector>
 
 namespace Rows {
 namespace {
@@ -56,17 +63,174 @@ double usPerRow(Bench::Clock::time_point start)
     return Bench::secondsSince(start) * 1e6 / RowCount;
 }
 
+// The C data the references build from: the string values and keys of
+// init's tables, made before the timing.
+struct Source
+{
+    std::vector<QByteArray> names; // 'name' .. i
+    std::vector<QByteArray> keys;  // 'key' .. i, in QString's (and byte) order
+    std::vector<int> keyNumbers;   // the i of keys[k]
+    std::vector<QByteArray> metaNames; // 'n' .. i
+    QString id = QStringLiteral("id"), name = QStringLiteral("name"), score = QStringLiteral("score"),
+            active = QStringLiteral("active"), tag = QStringLiteral("tag"), x = QStringLiteral("x"),
+            y = QStringLiteral("y"), pos = QStringLiteral("pos"), tags = QStringLiteral("tags"),
+            meta = QStringLiteral("meta"), ok = QStringLiteral("ok"), a = QStringLiteral("a"),
+            b = QStringLiteral("b");
+
+    Source()
+    {
+        std::map<QByteArray, int> sorted;
+        for (int i = 1; i <= RowCount; ++i) {
+            names.push_back("name" + QByteArray::number(i));
+            metaNames.push_back("n" + QByteArray::number(i));
+            sorted.emplace("key" + QByteArray::number(i), i);
+        }
+        for (const auto &entry : sorted) {
+            keys.push_back(entry.first);
+            keyNumbers.push_back(entry.second);
+        }
+    }
+};
+
+void setField(lua_State *L, const char *key, size_t length)
+{
+    lua_pushlstring(L, key, length);
+    lua_insert(L, -2);
+    lua_rawset(L, -3);
+}
+
+void pushBytes(lua_State *L, const QByteArray &bytes)
+{
+    lua_pushlstring(L, bytes.constData(), size_t(bytes.size()));
+}
+
+// The Lua references: init's tables, built through the C API (exact sizes, raw sets).
+void buildRowsInLua(lua_State *L, const Source &source)
+{
+    lua_createtable(L, RowCount, 0);
+    for (int i = 1; i <= RowCount; ++i) {
+        lua_createtable(L, 0, 5);
+        lua_pushinteger(L, i);
+        setField(L, "id", 2);
+        pushBytes(L, source.names[std::size_t(i - 1)]);
+        setField(L, "name", 4);
+        lua_pushnumber(L, i * 0.5);
+        setField(L, "score", 5);
+        lua_pushboolean(L, i % 2 == 0);
+        setField(L, "active", 6);
+        lua_pushlstring(L, "x", 1);
+        setField(L, "tag", 3);
+        lua_rawseti(L, -2, i);
+    }
+}
+
+void buildMapInLua(lua_State *L, const Source &source)
+{
+    lua_createtable(L, 0, RowCount);
+    for (std::size_t k = 0; k < source.keys.size(); ++k) {
+        pushBytes(L, source.keys[k]);
+        lua_pushinteger(L, source.keyNumbers[k]);
+        lua_rawset(L, -3);
+    }
+}
+
+void buildNestedInLua(lua_State *L, const Source &source)
+{
+    lua_createtable(L, RowCount, 0);
+    for (int i = 1; i <= RowCount; ++i) {
+        lua_createtable(L, 0, 4);
+        lua_pushinteger(L, i);
+        setField(L, "id", 2);
+        lua_createtable(L, 0, 2);
+        lua_pushinteger(L, i);
+        setField(L, "x", 1);
+        lua_pushinteger(L, i * 2);
+        setField(L, "y", 1);
+        setField(L, "pos", 3);
+        lua_createtable(L, 2, 0);
+        lua_pushlstring(L, "a", 1);
+        lua_rawseti(L, -2, 1);
+        lua_pushlstring(L, "b", 1);
+        lua_rawseti(L, -2, 2);
+        setField(L, "tags", 4);
+        lua_createtable(L, 0, 2);
+        pushBytes(L, source.metaNames[std::size_t(i - 1)]);
+        setField(L, "name", 4);
+        lua_pushboolean(L, 1);
+        setField(L, "ok", 2);
+        setField(L, "meta", 4);
+        lua_rawseti(L, -2, i);
+    }
+}
+
+// The Qt references: the QVariant a read gives, built from C data (keys
+// shared, given in order; one QString per string value) and destroyed.
+QVariant stringValue(const QByteArray &bytes)
+{
+    return QVariant(QString::fromLatin1(bytes));
+}
+
+void buildRowsInQt(const Source &source)
+{
+    QVariantList rows;
+    rows.reserve(RowCount);
+    for (int i = 1; i <= RowCount; ++i) {
+        std::map<QString, QVariant> row;
+        row.emplace_hint(row.end(), source.active, QVariant(i % 2 == 0));
+        row.emplace_hint(row.end(), source.id, QVariant(qlonglong(i)));
+        row.emplace_hint(row.end(), source.name, stringValue(source.names[std::size_t(i - 1)]));
+        row.emplace_hint(row.end(), source.score, QVariant(i * 0.5));
+        row.emplace_hint(row.end(), source.tag, QVariant(source.x));
+        rows.append(QVariant(QVariantMap(std::move(row))));
+    }
+    const QVariant value(rows);
+}
+
+void buildMapInQt(const Source &source)
+{
+    std::map<QString, QVariant> map;
+    for (std::size_t k = 0; k < source.keys.size(); ++k)
+        map.emplace_hint(map.end(), QString::fromLatin1(source.keys[k]), QVariant(qlonglong(source.keyNumbers[k])));
+    const QVariant value(QVariantMap(std::move(map)));
+}
+
+void buildNestedInQt(const Source &source)
+{
+    QVariantList rows;
+    rows.reserve(RowCount);
+    for (int i = 1; i <= RowCount; ++i) {
+        std::map<QString, QVariant> pos, meta, row;
+        pos.emplace_hint(pos.end(), source.x, QVariant(qlonglong(i)));
+        pos.emplace_hint(pos.end(), source.y, QVariant(qlonglong(i * 2)));
+        meta.emplace_hint(meta.end(), source.name, stringValue(source.metaNames[std::size_t(i - 1)]));
+        meta.emplace_hint(meta.end(), source.ok, QVariant(true));
+        QVariantList tags;
+        tags.reserve(2);
+        tags.append(QVariant(source.a));
+        tags.append(QVariant(source.b));
+        row.emplace_hint(row.end(), source.id, QVariant(qlonglong(i)));
+        row.emplace_hint(row.end(), source.meta, QVariant(QVariantMap(std::move(meta))));
+        row.emplace_hint(row.end(), source.pos, QVariant(QVariantMap(std::move(pos))));
+        row.emplace_hint(row.end(), source.tags, QVariant(tags));
+        rows.append(QVariant(QVariantMap(std::move(row))));
+    }
+    const QVariant value(rows);
+}
+
 // One shape of value: the floor (a lua_next walk that counts), read, push,
-// each timed on the Lua thread, round-robin; rows <id>r, <id>a, <id>b.
+// and the two references, each timed on the Lua thread, round-robin; rows
+// <id>r, <id>a, <id>b, <id>c (C API build), <id>q (Qt build).
 struct Shape
 {
     QString id;        // "9", "9m", "9n"
     const char *global; // the value, made by init
     QString what;      // for the row names
     bool deep;         // the walk descends every level (else one level down)
+    void (*buildInLua)(lua_State *, const Source &);
+    void (*buildInQt)(const Source &);
 };
 
-void measure(Bench::Table &table, QIsle &isle, const Shape &shape)
+void measure(Bench::Table &table, QIsle &isle, const Shape &shape, const Source &source)
 {
     const QVariant value = isle.eval(QStringLiteral("return %1").arg(QLatin1String(shape.global)));
     auto timed = [&](auto body) {
@@ -85,6 +249,8 @@ void measure(Bench::Table &table, QIsle &isle, const Shape &shape)
             [&] { return timed([&](lua_State *L) { shape.deep ? countDeep(L, -1) : countEntries(L, -1); }); },
             [&] { return timed([](lua_State *L) { QIsleValue::read(L, -1); }); },
             [&] { return timed([&](lua_State *L) { QIsleValue::push(L, value); }); },
+            [&] { return timed([&](lua_State *L) { shape.buildInLua(L, source); }); },
+            [&] { return timed([&](lua_State *) { shape.buildInQt(source); }); },
     });
     const QString ref = shape.id + QLatin1Char('r');
     table.add(Bench::makeRow(ref, QStringLiteral("lua_next walk counting %1 (floor)").arg(shape.what),
@@ -99,6 +265,16 @@ void measure(Bench::Table &table, QIsle &isle, const Shape &shape)
                               QStringLiteral("us/row"), runs[2], ref);
     Bench::judge(push, QStringLiteral("≤ 3x %1").arg(ref), push.ratio && push.ratio->median <= 3);
     table.add(push);
+    runs[3].ratios = Bench::ratiosOf(runs[3], runs[0]);
+    runs[4].ratios = Bench::ratiosOf(runs[4], runs[0]);
+    table.add(Bench::makeRow(shape.id + QLatin1Char('c'),
+                             QStringLiteral("Reference: the same table built through Lua's C API from C data (a push's floor)"),
+                             QStringLiteral("us/row"), runs[3], ref,
+                             QStringLiteral("lua_createtable with exact sizes, lua_pushlstring, lua_rawset")));
+    table.add(Bench::makeRow(shape.id + QLatin1Char('q'),
+                             QStringLiteral("Reference: the same QVariant built from C data and destroyed (a read's floor)"),
+                             QStringLiteral("us/row"), runs[4], ref,
+                             QStringLiteral("std::map emplace_hint, keys shared and in order, a QString per string value")));
 }
 
 } // namespace
@@ -117,10 +293,20 @@ void values(Bench::Table &table)
                       "meta = { name = 'n' .. i, ok = true } } end");
     });
     pinIsle(*isle, otherCpu());
-    measure(table, *isle, Shape{QStringLiteral("9"), "rows", QStringLiteral("a list of 10,000 rows × 5 fields"), false});
-    measure(table, *isle, Shape{QStringLiteral("9m"), "map", QStringLiteral("a map of 10,000 string keys"), false});
-    measure(table, *isle, Shape{QStringLiteral("9n"), "nested",
-                                QStringLiteral("10,000 nested records (a record, a list and a record inside each)"), true});
+    const Source source;
+    measure(table, *isle,
+            Shape{QStringLiteral("9"), "rows", QStringLiteral("a list of 10,000 rows × 5 fields"), false,
+                  buildRowsInLua, buildRowsInQt},
+            source);
+    measure(table, *isle,
+            Shape{QStringLiteral("9m"), "map", QStringLiteral("a map of 10,000 string keys"), false, buildMapInLua,
+                  buildMapInQt},
+            source);
+    measure(table, *isle,
+            Shape{QStringLiteral("9n"), "nested",
+                  QStringLiteral("10,000 nested records (a record, a list and a record inside each)"), true,
+                  buildNestedInLua, buildNestedInQt},
+            source);
     isle->shutdown();
 }
 
