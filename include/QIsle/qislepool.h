@@ -91,12 +91,10 @@ private:
 /// future. A request that must wait -- every isle is leased, or the isle it
 /// is bound to is still being spawned -- is held by the pool: its future is
 /// pending, cancel() finishes it at once while it waits, and once an isle
-/// takes it (FIFO) the isle's progress is relayed to it as it changes, its
-/// results (isle.emit() values included) and error when the request ends,
-/// and its cancel(), suspend() and resume() to the isle. (Emitted values
-/// come at the end because Qt 6.4 frees a failing future's results without
-/// its lock: they are read only once they can no longer change.) The pool's
-/// helper thread does the relaying, so a
+/// takes it (FIFO) the isle's progress and isle.emit() values are relayed
+/// to it as they come (within about a millisecond), its result and error
+/// when the request ends, and its cancel(), suspend() and resume() to the
+/// isle. The pool's helper thread does the relaying, so a
 /// continuation attached to a held request's future without a context runs
 /// there.
 class QISLE_EXPORT QIslePool : public QObject

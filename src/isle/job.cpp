@@ -1,6 +1,8 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #include <QIsle/qislejob.h>
 
+#include "isle/futurestore_p.h"
+
 #include <QtCore/QFutureWatcher>
 #include <QtCore/QMutexLocker>
 
@@ -50,28 +52,13 @@ void QIsleJobPrivate::connectWatcher()
     watcher.setFuture(future); // replays what already happened, queued
 }
 
-namespace {
-
-// Result `index` copied under the future's lock, or none. Qt 6.4's resultAt()
-// copies the value after it let go of the lock, while the Lua thread may
-// clear the store of a request that fails (Worker::reportFailure).
-std::optional<QVariant> lockedResultAt(QFutureInterface<QVariant> &state, int index)
-{
-    QMutexLocker lock(&state.mutex());
-    if (state.hasException() || !state.resultStoreBase().contains(index))
-        return std::nullopt; // a failed future: finish() reports it
-    return state.resultStoreBase().resultAt(index).value<QVariant>();
-}
-
-} // namespace
-
 void QIsleJobPrivate::resultsReady()
 {
     // Qt 6.4 reports a result stored past a gap (emits wait for result 0)
     // with an empty range: walk the results instead of trusting it.
     QFutureInterface<QVariant> state(QFutureInterfaceBase::get(future));
     for (int index = int(emitted.size()) + 1; !future.isCanceled(); ++index) {
-        std::optional<QVariant> value = lockedResultAt(state, index);
+        std::optional<QVariant> value = FutureStore::resultAt(state, index);
         if (!value)
             return;
         emitted.append(*value);

@@ -1,6 +1,7 @@
 // Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
 #include "isle/worker_p.h"
 #include "isle/fibers_p.h"
+#include "isle/futurestore_p.h"
 
 #include "async/channels_p.h"
 #include "async/coroutines_p.h"
@@ -15,29 +16,10 @@
 
 #include <algorithm>
 
-
 const QEvent::Type Worker::DrainEvent = QEvent::Type(QEvent::registerEventType());
 
 namespace {
 constexpr char DefaultChunkName[] = "=eval";
-
-// A failed request's error. Not QPromise::setException: Qt 6.4's
-// QFutureInterface<T>::reportException clears the stored results (the
-// request's emits) without the future's lock, while another thread may be
-// reading them (a QFutureWatcher's resultReadyAt, QIsleJob, the pool's
-// relay) -- a use after free, seen as a crash in completeRequest. Cleared
-// here under the lock, as every other change of the store is; they must go
-// (the exception takes their place in Qt's private state).
-void reportFailure(QFutureInterface<QVariant> &state, const QIsleError &error)
-{
-    {
-        QMutexLocker lock(&state.mutex());
-        if (state.hasException())
-            return;
-        state.resultStoreBase().clear<QVariant>();
-    }
-    static_cast<QFutureInterfaceBase &>(state).reportException(error);
-}
 } // namespace
 
 const QString &Worker::argumentPath(int i)
@@ -562,13 +544,15 @@ void Worker::settle(Request &request, const RunningRequest &running, const std::
     if (running.stop == QIsleError::Kind::Cancelled) {
         promise.future().cancel(); // an outer request's cancel stops this one too
     } else if (running.stop == QIsleError::Kind::Timeout) {
-        reportFailure(request.state, QIsleError(QIsleError::Kind::Timeout,
-                                                QStringLiteral("request ran past its timeout of %1 ms")
-                                                        .arg(timeoutOf(request).count())));
+        FutureStore::reportFailure(request.state,
+                                   QIsleError(QIsleError::Kind::Timeout,
+                                              QStringLiteral("request ran past its timeout of %1 ms")
+                                                      .arg(timeoutOf(request).count())));
     } else if (error) {
         // A copy of its own: the future's error shares nothing with this
         // thread's, whose last reference may drop while a waiter reads it.
-        reportFailure(request.state, QIsleError(error->kind(), error->message(), error->traceback(), error->line()));
+        FutureStore::reportFailure(request.state,
+                                   QIsleError(error->kind(), error->message(), error->traceback(), error->line()));
     } else {
         promise.addResult(result, 0); // see isle.emit: announces index 0 itself
     }

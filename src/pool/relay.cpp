@@ -3,6 +3,8 @@
 
 #include "pool/pool_p.h"
 
+#include "isle/futurestore_p.h"
+
 #include "objects/mailbox_p.h"
 
 #include <QtCore/QSocketNotifier>
@@ -37,23 +39,25 @@ void relayProgress(QFutureInterface<QVariant> &promise, const QFuture<QVariant> 
         promise.setProgressValueAndText(value, text);
 }
 
-// Result i of `from` into `promise`, unless already there or gone.
-void relayResult(QFutureInterface<QVariant> &promise, const QFuture<QVariant> &from, int index)
+// The emits of `from` not relayed yet (after `relayed`) into `promise`, at
+// the same indices, each copied under the future's lock (see
+// isle/futurestore_p.h); returns how many are relayed now. Emits are
+// contiguous from 1: the walk stops at the first one not there yet.
+int relayEmits(QFutureInterface<QVariant> &promise, const QFuture<QVariant> &from, int relayed)
 {
-    if (promise.isResultReadyAt(index) || !from.isResultReadyAt(index))
-        return;
-    QVariant value;
-    try {
-        value = from.resultAt(index); // throws the stored error if `from` failed meanwhile
-    } catch (const QException &) {
-        return; // the finish relays the error
+    QFutureInterface<QVariant> state(QFutureInterfaceBase::get(from));
+    for (;;) {
+        std::optional<QVariant> value = FutureStore::resultAt(state, relayed + 1);
+        if (!value)
+            return relayed;
+        ++relayed;
+        promise.reportResult(*value, relayed);
     }
-    promise.reportResult(value, index);
 }
 
 } // namespace
 
-void finishFrom(QFutureInterface<QVariant> &promise, const QFuture<QVariant> &isleFuture)
+void finishFrom(QFutureInterface<QVariant> &promise, const QFuture<QVariant> &isleFuture, int relayed)
 {
     if (promise.isFinished())
         return;
@@ -62,16 +66,19 @@ void finishFrom(QFutureInterface<QVariant> &promise, const QFuture<QVariant> &is
     try {
         from.waitForFinished(); // finished already; rethrows its error
     } catch (...) {
-        promise.reportException(std::current_exception());
+        // Emits relayed already go as the isle's did (readers may be at them).
+        FutureStore::reportFailure(promise, std::current_exception());
         promise.reportFinished();
         return;
     }
-    // Results 1..n (emits) may be there without result 0 (a canceled
-    // request): walk on from 1 while they last.
-    for (int i = 0; i == 0 || from.isResultReadyAt(i); ++i)
-        relayResult(promise, from, i);
-    if (from.isCanceled() && !from.isResultReadyAt(0))
+    // Emits (1..n) may be there without result 0 (a canceled request).
+    relayEmits(promise, from, relayed);
+    QFutureInterface<QVariant> state(QFutureInterfaceBase::get(from));
+    if (std::optional<QVariant> result = FutureStore::resultAt(state, 0)) {
+        promise.reportResult(*result, 0);
+    } else if (from.isCanceled()) {
         promise.cancel();
+    }
     promise.reportFinished();
 }
 
@@ -213,7 +220,7 @@ bool PoolRelay::relay(HeldRequest &held)
     const QFuture<QVariant> &from = held.isleFuture;
     if (from.isFinished()) {
         // The isle's load dropped when its future finished, before this.
-        finishFrom(promise, from);
+        finishFrom(promise, from, held.relayed);
         m_pool->heldFinished();
         return false;
     }
@@ -229,13 +236,10 @@ bool PoolRelay::relay(HeldRequest &held)
         held.suspendSent = suspend;
         QFuture<QVariant>(from).setSuspended(suspend);
     }
-    // Emitted values are copied once the isle's future finished, not while
-    // it runs: Qt 6.4's QFutureInterface<T>::reportException (what a failing
-    // request's QPromise::setException calls) frees the stored results
-    // without the future's mutex, so reading them from another thread while
-    // the request may still fail can read freed memory (ThreadSanitizer saw
-    // it). Once finished they no longer change. Progress is read under the
-    // mutex and relayed as it comes.
+    // Emits and progress as they come. Emits are copied under the isle
+    // future's lock: the worker empties the store of a failing request under
+    // it too (isle/futurestore_p.h).
+    held.relayed = relayEmits(promise, from, held.relayed);
     relayProgress(promise, from);
     return true;
 }
@@ -311,7 +315,7 @@ void PoolRelay::stop()
     runPosted();
     for (const auto &held : m_active) {
         if (held->attached && held->isleFuture.isFinished()) {
-            finishFrom(held->promise, held->isleFuture);
+            finishFrom(held->promise, held->isleFuture, held->relayed);
         } else if (!held->promise.isFinished()) {
             held->promise.cancel();
             held->promise.reportFinished();

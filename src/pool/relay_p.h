@@ -46,12 +46,13 @@ struct HeldRequest
     bool attached = false;        // isleFuture is set
     bool cancelSent = false;      // the caller's cancel reached the isle's future
     bool suspendSent = false;     // the isle's future is asked to suspend
+    int relayed = 0;              // emits copied into promise so far (1..relayed)
 };
 
-// Copies a finished isle future into a held request's promise -- results
-// (emits and result 0), progress, the error or the cancel -- and finishes it.
-// Any thread.
-void finishFrom(QFutureInterface<QVariant> &promise, const QFuture<QVariant> &isleFuture);
+// Copies a finished isle future into a held request's promise -- the emits
+// after the first `relayed` ones, result 0, progress, the error or the
+// cancel -- and finishes it. Any thread.
+void finishFrom(QFutureInterface<QVariant> &promise, const QFuture<QVariant> &isleFuture, int relayed = 0);
 
 // The pool's one helper thread, with an event loop.
 //
@@ -59,9 +60,9 @@ void finishFrom(QFutureInterface<QVariant> &promise, const QFuture<QVariant> &is
 // millisecond or so (less often when there are thousands) -- the caller's
 // cancel, suspend and resume go to the isle's future (or, before an isle
 // took the request, the cancel finishes it at once), the isle's progress
-// comes back as it changes, its emits and outcome when it finished (see
-// PoolRelay::relay for why not earlier). No thread per request, and nothing
-// depends on an event loop in the caller's thread. (A QFutureWatcher would
+// and emits come back as they change, its outcome when it finished. No
+// thread per request, and nothing depends on an event loop in the caller's
+// thread. (A QFutureWatcher would
 // see changes without looking, but its callout events cross threads inside
 // Qt, where ThreadSanitizer cannot follow them.)
 //

@@ -114,6 +114,7 @@ private Q_SLOTS:
     void waitingServedBeforeBlockedCheckout();
     void blockingCallWaitsForAnIsle();
     void relayedResultsProgressAndErrors();
+    void relayedEmitsArriveWhileRunning();
     void relayedCancelStopsTheIsle();
     void timeoutCountsFromStartOnIsle();
     // counts
@@ -475,6 +476,40 @@ void tst_Pool::relayedResultsProgressAndErrors()
         QCOMPARE(e.line(), 3);
         QVERIFY(e.message().contains(QStringLiteral("late")));
     }
+}
+
+void tst_Pool::relayedEmitsArriveWhileRunning()
+{
+    // A held request's emits reach its future while the script still runs,
+    // in order; one that fails after emitting ends with its error alone.
+    auto pool = QIslePool::spawn({}, sized(1));
+    QIsleLease lease = pool->checkout();
+    QFuture<QVariant> f = pool->spawnEval(QStringLiteral(
+            "for i = 1, 3 do isle.emit(i) end isle.sleep(60000)"));
+    QFuture<QVariant> failing = pool->spawnEval(QStringLiteral(
+            "isle.emit('x') isle.sleep(50) error('late')"));
+    QFutureWatcher<QVariant> watcher;
+    QList<int> announced;
+    connect(&watcher, &QFutureWatcherBase::resultReadyAt, this, [&](int i) { announced.append(i); });
+    watcher.setFuture(f);
+    lease.release();
+    QTRY_COMPARE_WITH_TIMEOUT(announced.size(), 3, 5000);
+    QVERIFY(!f.isFinished());
+    QCOMPARE(announced, (QList<int>{1, 2, 3}));
+    for (int i = 1; i <= 3; ++i)
+        QCOMPARE(f.resultAt(i), QVariant(qlonglong(i)));
+    f.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 5000);
+    QVERIFY(f.isCanceled());
+    QCOMPARE(f.resultAt(3), QVariant(3LL)); // values emitted before the cancel stay
+    try {
+        QIsle::waitFor(failing);
+        QFAIL("expected Runtime");
+    } catch (const QIsleError &e) {
+        QCOMPARE(e.kind(), QIsleError::Kind::Runtime);
+        QVERIFY(e.message().contains(QStringLiteral("late")));
+    }
+    QVERIFY(!failing.isResultReadyAt(1)); // its emit went with the failure, as on the isle
 }
 
 void tst_Pool::relayedCancelStopsTheIsle()
