@@ -108,6 +108,11 @@ void RequestQueue::hold(Batch &batch)
 std::unique_ptr<Request> RequestQueue::unhold(Batch::const_iterator it)
 {
     QMutexLocker lock(&m_runMutex);
+    if (it == m_held.cbegin()) { // the common case, cheaper than erase()
+        auto request = std::move(m_held.front());
+        m_held.pop_front();
+        return request;
+    }
     const auto at = m_held.begin() + (it - m_held.cbegin());
     auto request = std::move(*at);
     m_held.erase(at);
