@@ -428,6 +428,12 @@ void tst_Value::luaToVariant_data()
         for (int i = 1; i <= 40; ++i)
             many << u"key%1"_s.arg(i) << u"%1"_s.arg(i * 7);
         QTest::addRow("maps of 101 keys") << keyedTables(many, 2) << keyedMaps(many, 2);
+        QStringList wide; // units whose high and low bytes both vary
+        for (int i = 0; i < 300; ++i)
+            wide << QString(QChar(char16_t(0x4E00 + (i * 37) % 500))) + QChar(char16_t(0x100 + (i * 11) % 97))
+                            + QString::number(i % 7);
+        wide.removeDuplicates();
+        QTest::addRow("map of CJK keys") << keyedTables(wide, 1) << keyedMaps(wide, 1);
         QVariantMap mixed = keyedMaps(many, 1).toList().at(0).toMap();
         mixed.insert(u"1000"_s, u"x"_s);
         mixed.insert(u"-3"_s, u"y"_s);
