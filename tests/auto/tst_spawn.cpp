@@ -31,6 +31,7 @@ private Q_SLOTS:
     void timersOnTheLuaThread();
     void socketNotifierOnTheLuaThread();
     void threadNameIsKept();
+    void deepCallsAfterTheIdleStackWasReleased();
 };
 
 void tst_Spawn::initSeesLibrariesAndARunningCollector()
@@ -202,6 +203,27 @@ void tst_Spawn::threadNameIsKept()
         return QVariant(QString::fromLatin1(name));
     });
     QCOMPARE(os.toString(), QStringLiteral("spawn-name"));
+}
+
+// Once idle after spawn, the Lua thread gives back the stack pages below its
+// event loop: they come back (zeroed) when a request runs deep again, also
+// while the monitor's stop signal lands there.
+void tst_Spawn::deepCallsAfterTheIdleStackWasReleased()
+{
+    const QString deep = QStringLiteral(
+            "local function f(n) if n == 0 then return 0 end local ok, v = pcall(f, n - 1) return v + 1 end "
+            "return f(150) + #string.rep('x', 100000):gsub('x', 'y')");
+    for (int round = 0; round < 3; ++round) {
+        auto isle = QIsle::spawn();
+        QTest::qWait(5); // idle: the release has happened
+        QCOMPARE(isle->eval(deep).toLongLong(), 150LL + 100000LL);
+        QFuture<QVariant> f = isle->spawnEval(QStringLiteral(
+                "local function g(n) if n == 0 then while true do end end return pcall(g, n - 1) end g(100)"));
+        QTest::qWait(20);
+        f.cancel();
+        QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 5000);
+        QCOMPARE(isle->eval(deep).toLongLong(), 150LL + 100000LL);
+    }
 }
 
 QTEST_MAIN(tst_Spawn)
