@@ -56,6 +56,7 @@ private:
     std::mutex m_handOverMutex;
     std::condition_variable m_handedOverChanged;
     bool m_handedOver = false;                       // under m_handOverMutex
+    std::atomic<bool> m_handedOverSeen{false};       // the same, for run()'s short spin
     lua_State *m_prepared = nullptr;                 // under m_handOverMutex, then the Lua thread's
     std::unique_ptr<Allocator> m_preparedAllocator;  // likewise; freed once the worker adopted the state
 };
