@@ -272,6 +272,12 @@ QVariant QIslePrivate::block(std::unique_ptr<Request> request)
         }
         throw QIsleError(QIsleError::Kind::Shutdown, QStringLiteral("the isle is shut down"));
     }
+    return QIsle::waitFor(submitAndWait(std::move(request), options.lowLatencySpin, false));
+}
+
+QFuture<QVariant> QIslePrivate::submitAndWait(std::unique_ptr<Request> request, std::chrono::microseconds spin,
+                                              bool yielding)
+{
     // Wakes this thread once the request is over: set before the request
     // is queued; told by whoever destroys the request (its promise finished
     // by then, on whatever path) or abandons it. Ordered for
@@ -281,14 +287,17 @@ QVariant QIslePrivate::block(std::unique_ptr<Request> request)
     request->caller.done = &done;
     request->caller.mailbox = mailbox;
     QFuture<QVariant> future = submit(std::move(request));
-    if (options.lowLatencySpin.count() > 0) {
-        const auto end = std::chrono::steady_clock::now() + options.lowLatencySpin;
-        while (!done.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < end) { }
+    if (spin.count() > 0) {
+        const auto end = std::chrono::steady_clock::now() + spin;
+        while (!done.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < end) {
+            if (yielding)
+                std::this_thread::yield();
+        }
     }
     // Runs the calls scripts post to this thread meanwhile (no deadlock).
     if (!done.load(std::memory_order_acquire))
         mailbox->waitUntil([&done] { return done.load(std::memory_order_acquire); });
-    return QIsle::waitFor(future);
+    return future;
 }
 
 void QIslePrivate::join(bool aborting)
@@ -355,17 +364,8 @@ std::unique_ptr<QIsle> QIsle::spawn(Init init, const QIsleOptions &options)
     }, {});
     // Woken by the request's own end, as a blocking call is, not through a
     // watcher thread: one hand-off less (issue 18, row 7e). What is left after
-    // the hand-over is short: spun for a while before sleeping.
-    std::atomic<bool> done{false};
-    const std::shared_ptr<ThreadMailbox> mailbox = ThreadMailbox::current();
-    request->caller.done = &done;
-    request->caller.mailbox = mailbox;
-    QFuture<QVariant> future = isle->d->submit(std::move(request));
-    const auto spinEnd = std::chrono::steady_clock::now() + 2 * HandOffSpin;
-    while (!done.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < spinEnd)
-        std::this_thread::yield();
-    if (!done.load(std::memory_order_acquire))
-        mailbox->waitUntil([&done] { return done.load(std::memory_order_acquire); });
+    // the hand-over is short: spun for a while (yielding) before sleeping.
+    QFuture<QVariant> future = isle->d->submitAndWait(std::move(request), 2 * HandOffSpin, true);
     try {
         waitFor(future);
     } catch (const QIsleError &e) {

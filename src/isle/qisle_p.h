@@ -14,6 +14,7 @@
 #include <QtCore/QThread>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -77,6 +78,11 @@ public:
     // Lua thread for blocking calls).
     QFuture<QVariant> submit(std::unique_ptr<Request> request);
     QVariant block(std::unique_ptr<Request> request);
+    // Not on the Lua thread: submits the request and waits for its end,
+    // spinning up to `spin` first (yielding the CPU meanwhile if
+    // `yielding`), then asleep, running calls posted to this thread.
+    QFuture<QVariant> submitAndWait(std::unique_ptr<Request> request, std::chrono::microseconds spin,
+                                    bool yielding);
     bool onLuaThread() const { return QThread::currentThread() == thread; }
     // Waits for the thread: at most options.shutdownTimeout once the VM is
     // being closed, or from now on when aborting; abandons it (logged) past
