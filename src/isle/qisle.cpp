@@ -244,6 +244,7 @@ QFuture<QVariant> QIslePrivate::submit(std::unique_ptr<Request> request)
     // this thread: runs while the script waits, ahead of the queue.
     if (ThreadCalls::routeChild(queue.get(), request))
         return future;
+    queue->reapRetired(); // requests the Lua thread finished: freed where they were made
     switch (queue->push(request)) {
     case RequestQueue::PushResult::Queued:
         return future;

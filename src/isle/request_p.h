@@ -58,6 +58,7 @@ struct Request
     // shared across threads; the interface's members lock).
     QFutureInterface<QVariant> state{QFutureInterfaceBase::State::Pending};
     QPromise<QVariant> promise{state};
+    Request *nextRetired = nullptr; // RequestQueue's list of finished requests
 
     Request(Type t, const QIsleRequestOptions &options) : type(t)
     {

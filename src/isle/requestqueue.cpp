@@ -58,6 +58,32 @@ RequestQueue::Batch RequestQueue::takeBatch(bool markIdle)
     return batch;
 }
 
+void RequestQueue::retire(std::unique_ptr<Request> request)
+{
+    Request *r = request.release();
+    r->nextRetired = m_retired.load(std::memory_order_relaxed);
+    while (!m_retired.compare_exchange_weak(r->nextRetired, r, std::memory_order_release,
+                                            std::memory_order_relaxed)) {
+    }
+    m_retiredCount.fetch_add(1, std::memory_order_relaxed);
+}
+
+void RequestQueue::reapRetired()
+{
+    // Popping the whole list at once: no ABA, whoever pushes meanwhile.
+    if (!m_retired.load(std::memory_order_relaxed))
+        return;
+    Request *r = m_retired.exchange(nullptr, std::memory_order_acquire);
+    int n = 0;
+    while (r) {
+        Request *next = r->nextRetired;
+        delete r;
+        r = next;
+        ++n;
+    }
+    m_retiredCount.fetch_sub(n, std::memory_order_relaxed);
+}
+
 bool RequestQueue::spinForWork(std::chrono::microseconds spin) const
 {
     const auto end = std::chrono::steady_clock::now() + spin;

@@ -128,6 +128,11 @@ void Worker::drain()
         if (batch.empty()) {
             if (m_scheduler.hasReady() || m_scheduler.releaseSliced())
                 continue; // made ready just now (stopped at their waits), or after their slice
+            // Nobody submitted for a while: free what the next submitter
+            // would have (a few are left, so a round trip's request is
+            // still freed by its own thread).
+            if (m_queue->retiredCount() > RetiredKeptIdle)
+                m_queue->reapRetired();
             break;
         }
         // Not a look at every request here: each is touched first when it
@@ -416,6 +421,10 @@ void Worker::completeRequest(RequestFiber *f)
     f->taskStop.reset();
     m_idleFibers.push_back(f);
     done->promise.finish();
+    if (done->caller.done)
+        done->caller.tell();
+    done->fn = nullptr; // an exec closure's captures still end on this thread
+    m_queue->retire(std::move(done));
 }
 
 std::chrono::milliseconds Worker::timeoutOf(const Request &request) const
@@ -616,16 +625,32 @@ int Worker::pushFunction(lua_State *L, Request &request)
     // name must not run a script's metamethods.
     const QByteArray &path = request.utf8;
     lua_pushglobaltable(L);
-    for (qsizetype start = 0; start <= path.size();) {
-        qsizetype end = path.indexOf('.', start);
-        if (end < 0)
-            end = path.size();
-        if (!lua_istable(L, -1) || end == start)
-            raise(L, QIsleError::Kind::NotFound, QStringLiteral("no function '%1'").arg(request.text));
-        lua_pushlstring(L, path.constData() + start, size_t(end - start));
+    if (!path.isEmpty() && (path == m_lastName || !path.contains('.'))) {
+        if (path == m_lastName) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, m_lastNameRef);
+        } else {
+            lua_pushlstring(L, path.constData(), size_t(path.size()));
+            lua_pushvalue(L, -1);
+            if (m_lastNameRef == LUA_NOREF)
+                m_lastNameRef = luaL_ref(L, LUA_REGISTRYINDEX);
+            else
+                lua_rawseti(L, LUA_REGISTRYINDEX, m_lastNameRef);
+            m_lastName = path;
+        }
         lua_rawget(L, -2);
         lua_remove(L, -2);
-        start = end + 1;
+    } else {
+        for (qsizetype start = 0; start <= path.size();) {
+            qsizetype end = path.indexOf('.', start);
+            if (end < 0)
+                end = path.size();
+            if (!lua_istable(L, -1) || end == start)
+                raise(L, QIsleError::Kind::NotFound, QStringLiteral("no function '%1'").arg(request.text));
+            lua_pushlstring(L, path.constData() + start, size_t(end - start));
+            lua_rawget(L, -2);
+            lua_remove(L, -2);
+            start = end + 1;
+        }
     }
     bool callable = lua_isfunction(L, -1);
     if (!callable && luaL_getmetafield(L, -1, "__call") != LUA_TNIL) {

@@ -40,6 +40,8 @@ class Worker : public QObject
     Q_OBJECT
 public:
     static const QEvent::Type DrainEvent;
+    // Finished requests an idle worker leaves for the next submitter to free.
+    static constexpr int RetiredKeptIdle = 16;
 
     // prepared: a state QIsle::spawn made on its own thread meanwhile (handed
     // over, used by one thread at a time), with Safety's standard libraries
@@ -149,6 +151,11 @@ private:
     Scheduler m_scheduler;
     StateContext m_context{this, &m_stop, &m_scheduler};
     int m_depth = 0; // requests running (nested ones count too)
+    // pushFunction: the last plain global name called and its Lua string,
+    // kept in the registry (a pipeline calls one name over and over;
+    // interning it again costs a hash and a string-table walk).
+    QByteArray m_lastName;
+    int m_lastNameRef = LUA_NOREF;
 
     // Of the requests taken from the queue, not started yet (held in
     // RequestQueue::held(), so an abandoned VM's futures still finish):

@@ -1330,6 +1330,29 @@ QVariant read(lua_State *L, int index, const QString &where)
 
 void push(lua_State *L, const QVariant &value, const QString &where)
 {
+    // The common scalars without the writer's set-up: a call's arguments
+    // (issue 18, row 4). Pushed as Writer::push does.
+    if (lua_checkstack(L, 1)) {
+        switch (value.typeId()) {
+        case QMetaType::UnknownType:
+            lua_pushnil(L);
+            return;
+        case QMetaType::Bool:
+            lua_pushboolean(L, *static_cast<const bool *>(value.constData()));
+            return;
+        case QMetaType::Int:
+            lua_pushinteger(L, lua_Integer(*static_cast<const int *>(value.constData())));
+            return;
+        case QMetaType::LongLong:
+            lua_pushinteger(L, lua_Integer(*static_cast<const qlonglong *>(value.constData())));
+            return;
+        case QMetaType::Double:
+            lua_pushnumber(L, *static_cast<const double *>(value.constData()));
+            return;
+        default:
+            break;
+        }
+    }
     const int top = lua_gettop(L);
     try {
         StackGuard guard(L, 1);
