@@ -207,6 +207,7 @@ void Worker::start(std::unique_ptr<Request> request)
 {
     if (request->type == Request::Type::Exec || request->promise.isCanceled() || m_queue->isAborted() || !m_L) {
         run(*request); // never waits; or ends at once
+        retire(std::move(request));
         return;
     }
     RequestFiber *f = nullptr;
@@ -421,10 +422,15 @@ void Worker::completeRequest(RequestFiber *f)
     f->taskStop.reset();
     m_idleFibers.push_back(f);
     done->promise.finish();
-    if (done->caller.done)
-        done->caller.tell();
-    done->fn = nullptr; // an exec closure's captures still end on this thread
-    m_queue->retire(std::move(done));
+    retire(std::move(done));
+}
+
+void Worker::retire(std::unique_ptr<Request> request)
+{
+    if (request->caller.done)
+        request->caller.tell(); // as its destruction would have
+    request->fn = nullptr;      // an exec closure's captures still end on this thread
+    m_queue->retire(std::move(request));
 }
 
 std::chrono::milliseconds Worker::timeoutOf(const Request &request) const
@@ -635,7 +641,8 @@ int Worker::pushFunction(lua_State *L, Request &request)
                 m_lastNameRef = luaL_ref(L, LUA_REGISTRYINDEX);
             else
                 lua_rawseti(L, LUA_REGISTRYINDEX, m_lastNameRef);
-            m_lastName = path;
+            // A copy of its own: the request's bytes are freed by its submitter.
+            m_lastName = QByteArray(path.constData(), path.size());
         }
         lua_rawget(L, -2);
         lua_remove(L, -2);

@@ -138,6 +138,9 @@ private:
     static QString chunkPrefix(lua_State *L, const Request &request);
     std::chrono::milliseconds timeoutOf(const Request &request) const;
     void close();
+    // A request whose promise is finished: its caller told, handed back to
+    // be freed by the next submitter (RequestQueue::retire).
+    void retire(std::unique_ptr<Request> request);
 
     std::shared_ptr<RequestQueue> m_queue;
     const QIsleOptions m_options;

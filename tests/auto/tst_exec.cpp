@@ -16,6 +16,7 @@ private Q_SLOTS:
     void unknownExceptionInClosure();
     void valueHelpers();
     void stackBalancedAfterwards();
+    void closureCapturesEndOnLuaThread();
 };
 
 void tst_Exec::runsOnLuaThread()
@@ -122,4 +123,38 @@ void tst_Exec::stackBalancedAfterwards()
 }
 
 QTEST_GUILESS_MAIN(tst_Exec)
+// A finished request is freed by the thread that submits next (issue 18),
+// but what an exec closure captured is still destroyed on the Lua thread,
+// right after the closure ran: captures may hold what belongs there.
+void tst_Exec::closureCapturesEndOnLuaThread()
+{
+    struct Witness
+    {
+        std::atomic<QThread *> *endedOn = nullptr;
+        ~Witness() { endedOn->store(QThread::currentThread()); }
+    };
+    auto isle = QIsle::spawn();
+    QThread *luaThread = nullptr;
+    isle->exec([&luaThread](lua_State *) {
+        luaThread = QThread::currentThread();
+        return QVariant();
+    });
+    for (const bool blocking : {false, true}) {
+        std::atomic<QThread *> endedOn{nullptr};
+        auto witness = std::make_shared<Witness>();
+        witness->endedOn = &endedOn;
+        QIsle::ExecFunction fn = [witness](lua_State *) { return QVariant(qlonglong(7)); };
+        witness.reset(); // the closure holds the last reference
+        if (blocking) {
+            QCOMPARE(isle->exec(std::move(fn)), QVariant(qlonglong(7)));
+        } else {
+            QFuture<QVariant> f = isle->spawnExec(std::move(fn));
+            QTRY_VERIFY(f.isFinished());
+            QCOMPARE(f.result(), QVariant(qlonglong(7)));
+        }
+        QTRY_VERIFY(endedOn.load() != nullptr);
+        QCOMPARE(endedOn.load(), luaThread);
+    }
+}
+
 #include "tst_exec.moc"
