@@ -15,6 +15,7 @@ private Q_SLOTS:
     void notFound_data();
     void notFound();
     void spawnCallFuture();
+    void repeatedNameSeesTheCurrentGlobal();
 };
 
 void tst_Call::withArguments()
@@ -114,4 +115,36 @@ void tst_Call::spawnCallFuture()
 }
 
 QTEST_GUILESS_MAIN(tst_Call)
+// The worker keeps the last plain name called as a Lua string (issue 18):
+// the function itself is looked up anew every time.
+void tst_Call::repeatedNameSeesTheCurrentGlobal()
+{
+    auto isle = QIsle::spawn();
+    isle->eval(QStringLiteral("function f() return 1 end function g() return 2 end t = {f = function() return 3 end}"));
+    QCOMPARE(isle->call(QStringLiteral("f")), QVariant(qlonglong(1)));
+    QCOMPARE(isle->call(QStringLiteral("f")), QVariant(qlonglong(1)));
+    isle->eval(QStringLiteral("function f() return 10 end"));
+    QCOMPARE(isle->call(QStringLiteral("f")), QVariant(qlonglong(10)));
+    QCOMPARE(isle->call(QStringLiteral("g")), QVariant(qlonglong(2)));
+    QCOMPARE(isle->call(QStringLiteral("t.f")), QVariant(qlonglong(3)));
+    QCOMPARE(isle->call(QStringLiteral("f")), QVariant(qlonglong(10)));
+    // Built at run time, not a literal: the same name in other bytes.
+    const QString name = QStringLiteral("f%1").arg(QString());
+    QCOMPARE(isle->call(name), QVariant(qlonglong(10)));
+    isle->eval(QStringLiteral("f = nil"));
+    try {
+        isle->call(QStringLiteral("f"));
+        QFAIL("a removed function was called");
+    } catch (const QIsleError &e) {
+        QCOMPARE(e.kind(), QIsleError::Kind::NotFound);
+        QCOMPARE(e.message(), QStringLiteral("'f' is not a function"));
+    }
+    // Many in a pipeline, alternating, each with its own answer.
+    QList<QFuture<QVariant>> futures;
+    for (int i = 0; i < 200; ++i)
+        futures << isle->spawnCall(i % 3 ? QStringLiteral("g") : QStringLiteral("t.f"));
+    for (int i = 0; i < futures.size(); ++i)
+        QCOMPARE(QIsle::waitFor(futures[i]), QVariant(qlonglong(i % 3 ? 2 : 3)));
+}
+
 #include "tst_call.moc"
