@@ -3,7 +3,46 @@
 
 #include <QIsle/QIsleLua>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <new>
+#include <utility>
+
+Allocator::~Allocator()
+{
+    for (FreeBlock *&list : m_kept) {
+        while (list)
+            std::free(std::exchange(list, list->next));
+    }
+}
+
+void *Allocator::obtain(std::size_t size)
+{
+    if (size > Small)
+        return std::malloc(size);
+    const int c = classOf(size);
+    if (FreeBlock *block = m_kept[c]) {
+        m_kept[c] = block->next;
+        --m_keptCount[c];
+        return block;
+    }
+    // The class's whole size, so any block of the class can serve any size in it.
+    return std::malloc(capacityOf(c));
+}
+
+void Allocator::release(void *block, std::size_t size)
+{
+    if (size <= Small) {
+        const int c = classOf(size);
+        if (m_keptCount[c] < MaxKept) {
+            m_kept[c] = new (block) FreeBlock{m_kept[c]};
+            ++m_keptCount[c];
+            return;
+        }
+    }
+    std::free(block);
+}
 
 void *Allocator::allocate(void *self, void *ptr, std::size_t oldSize, std::size_t newSize)
 {
@@ -13,7 +52,8 @@ void *Allocator::allocate(void *self, void *ptr, std::size_t oldSize, std::size_
     Usage &usage = *a->m_usage;
     const std::size_t used = usage.load(std::memory_order_relaxed);
     if (newSize == 0) {
-        std::free(ptr);
+        if (ptr)
+            a->release(ptr, oldSize);
         usage.store(used - held, std::memory_order_relaxed);
         return nullptr;
     }
@@ -21,8 +61,20 @@ void *Allocator::allocate(void *self, void *ptr, std::size_t oldSize, std::size_
     // most 2^63 bytes at once, so the sum cannot wrap; shrinking always fits.
     if (used - held + newSize > a->m_ceiling)
         return nullptr;
-    // malloc for new blocks (most of them): realloc(nullptr) takes a longer path.
-    void *block = ptr ? std::realloc(ptr, newSize) : std::malloc(newSize);
+    void *block = nullptr;
+    if (!ptr) {
+        block = a->obtain(newSize);
+    } else if (oldSize > Small && newSize > Small) {
+        block = std::realloc(ptr, newSize);
+    } else if (oldSize <= Small && newSize <= Small && classOf(oldSize) == classOf(newSize)) {
+        block = ptr; // it fits where it is
+    } else {
+        block = a->obtain(newSize);
+        if (block) {
+            std::memcpy(block, ptr, std::min(oldSize, newSize));
+            a->release(ptr, oldSize);
+        }
+    }
     if (!block)
         return nullptr;
     // One writer (the Lua thread): a plain store, no locked add.
@@ -34,6 +86,17 @@ void Allocator::adopt(lua_State *L)
 {
     void *previous = nullptr;
     lua_getallocf(L, &previous);
-    m_usage->store(static_cast<const Allocator *>(previous)->used(), std::memory_order_relaxed);
+    auto *from = static_cast<Allocator *>(previous);
+    m_usage->store(from->used(), std::memory_order_relaxed);
+    // Its kept blocks too: freeing them on this thread would be a
+    // cross-thread free() each, on spawn's path.
+    for (int c = 0; c < Classes; ++c) {
+        while (from->m_kept[c] && m_keptCount[c] < MaxKept) {
+            FreeBlock *block = std::exchange(from->m_kept[c], from->m_kept[c]->next);
+            --from->m_keptCount[c];
+            m_kept[c] = new (block) FreeBlock{m_kept[c]};
+            ++m_keptCount[c];
+        }
+    }
     lua_setallocf(L, &Allocator::allocate, this);
 }

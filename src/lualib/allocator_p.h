@@ -19,6 +19,9 @@ public:
     using Usage = std::atomic<std::size_t>;
 
     explicit Allocator(std::size_t limit) : m_usage(std::make_shared<Usage>(0)) { setLimit(limit); }
+    ~Allocator();
+    Allocator(const Allocator &) = delete;
+    Allocator &operator=(const Allocator &) = delete;
 
     static void *allocate(void *self, void *ptr, std::size_t oldSize, std::size_t newSize);
 
@@ -35,7 +38,33 @@ public:
     void adopt(lua_State *L);
 
 private:
+    // Small blocks (most of Lua's: strings, tables, closures, upvalues) are
+    // kept on free lists of their size class when Lua frees them, and
+    // handed out again before malloc() is asked: a script that makes and
+    // drops many small objects then runs without glibc's per-thread arena,
+    // which on the isle's own thread trims and regrows its top again and
+    // again (issue 18, row 10a). Bounded: at most MaxKept blocks a class.
+    struct FreeBlock
+    {
+        FreeBlock *next;
+    };
+    // The classes are glibc's own smallest chunks (32, 48, 64, 80 bytes:
+    // 24, 40, 56, 72 usable), so a kept block costs what malloc() would.
+    static constexpr int Classes = 4;
+    static constexpr std::size_t Small = 72; // the largest size kept
+    static constexpr std::size_t capacityOf(int c) { return std::size_t(c + 2) * 16 - 8; }
+#if defined(__SANITIZE_ADDRESS__)
+    static constexpr int MaxKept = 0; // AddressSanitizer sees every free
+#else
+    static constexpr int MaxKept = 1024;
+#endif
+    static int classOf(std::size_t size) { return size <= 24 ? 0 : int((size + 23) / 16) - 2; }
+    void *obtain(std::size_t size);
+    void release(void *block, std::size_t size);
+
     static constexpr std::size_t NoLimit = ~std::size_t(0);
     std::size_t m_ceiling = NoLimit; // Lua thread only
     std::shared_ptr<Usage> m_usage; // written by the Lua thread only
+    FreeBlock *m_kept[Classes] = {}; // the thread that runs the VM
+    int m_keptCount[Classes] = {};
 };
