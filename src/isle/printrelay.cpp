@@ -57,6 +57,11 @@ void PrintRelay::requestEnding()
     // No wake-up of its own: a line not yet emitted has one posted (ahead of
     // the finished notification) or is being emitted by deliver(), which
     // looks at the barrier again before it lets go.
+    // Both counters are written by this thread alone (under the lock, for
+    // deliver()): nothing printed since the last barrier, no lock to take
+    // -- the case of almost every request.
+    if (m_barrier == m_pushed)
+        return;
     std::lock_guard<std::mutex> lock(m_mutex);
     m_barrier = m_pushed;
 }

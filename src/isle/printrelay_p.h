@@ -59,7 +59,7 @@ private:
     qsizetype m_next = 0;         // the receiver's thread: m_backlog's next line
     QObject *m_receiver = nullptr; // guarded by m_mutex; nullptr once detached
     bool m_scheduled = false;     // guarded by m_mutex: a wake-up is posted
-    quint64 m_pushed = 0;         // guarded by m_mutex: lines pushed so far
-    quint64 m_barrier = 0;        // guarded by m_mutex: lines to emit before any slice ends
+    quint64 m_pushed = 0;         // written by the Lua thread under m_mutex: lines pushed so far
+    quint64 m_barrier = 0;        // written by the Lua thread under m_mutex: lines to emit before any slice ends
     quint64 m_emittedHere = 0;    // the receiver's thread: lines emitted so far
 };

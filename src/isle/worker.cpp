@@ -15,6 +15,7 @@
 #include <QtCore/QThread>
 
 #include <algorithm>
+#include <cstring>
 
 const QEvent::Type Worker::DrainEvent = QEvent::Type(QEvent::registerEventType());
 
@@ -631,8 +632,10 @@ int Worker::pushFunction(lua_State *L, Request &request)
     // name must not run a script's metamethods.
     const QByteArray &path = request.utf8;
     lua_pushglobaltable(L);
-    if (!path.isEmpty() && (path == m_lastName || !path.contains('.'))) {
-        if (path == m_lastName) {
+    const bool sameName = !path.isEmpty() && path.size() == m_lastName.size()
+            && std::memcmp(path.constData(), m_lastName.constData(), size_t(path.size())) == 0;
+    if (sameName || (!path.isEmpty() && !path.contains('.'))) {
+        if (sameName) {
             lua_rawgeti(L, LUA_REGISTRYINDEX, m_lastNameRef);
         } else {
             lua_pushlstring(L, path.constData(), size_t(path.size()));
@@ -669,8 +672,11 @@ int Worker::pushFunction(lua_State *L, Request &request)
 
     // Converting every argument before the call: a bad one runs nothing.
     luaL_checkstack(L, int(request.args.size()) + LUA_MINSTACK, "too many arguments");
-    for (qsizetype i = 0; i < request.args.size(); ++i)
-        Value::push(L, request.args.at(i), argumentPath(int(i) + 1));
+    for (qsizetype i = 0; i < request.args.size(); ++i) {
+        const QVariant &arg = request.args.at(i);
+        if (!Value::pushScalar(L, arg)) // room checked above
+            Value::push(L, arg, argumentPath(int(i) + 1));
+    }
     return int(request.args.size());
 }
 

@@ -1328,31 +1328,35 @@ QVariant read(lua_State *L, int index, const QString &where)
     }
 }
 
+bool pushScalar(lua_State *L, const QVariant &value)
+{
+    // Pushed as Writer::push does.
+    switch (value.typeId()) {
+    case QMetaType::UnknownType:
+        lua_pushnil(L);
+        return true;
+    case QMetaType::Bool:
+        lua_pushboolean(L, *static_cast<const bool *>(value.constData()));
+        return true;
+    case QMetaType::Int:
+        lua_pushinteger(L, lua_Integer(*static_cast<const int *>(value.constData())));
+        return true;
+    case QMetaType::LongLong:
+        lua_pushinteger(L, lua_Integer(*static_cast<const qlonglong *>(value.constData())));
+        return true;
+    case QMetaType::Double:
+        lua_pushnumber(L, *static_cast<const double *>(value.constData()));
+        return true;
+    default:
+        return false;
+    }
+}
+
 void push(lua_State *L, const QVariant &value, const QString &where)
 {
-    // The common scalars without the writer's set-up: a call's arguments
-    // (issue 18, row 4). Pushed as Writer::push does.
-    if (lua_checkstack(L, 1)) {
-        switch (value.typeId()) {
-        case QMetaType::UnknownType:
-            lua_pushnil(L);
-            return;
-        case QMetaType::Bool:
-            lua_pushboolean(L, *static_cast<const bool *>(value.constData()));
-            return;
-        case QMetaType::Int:
-            lua_pushinteger(L, lua_Integer(*static_cast<const int *>(value.constData())));
-            return;
-        case QMetaType::LongLong:
-            lua_pushinteger(L, lua_Integer(*static_cast<const qlonglong *>(value.constData())));
-            return;
-        case QMetaType::Double:
-            lua_pushnumber(L, *static_cast<const double *>(value.constData()));
-            return;
-        default:
-            break;
-        }
-    }
+    // The common scalars without the writer's set-up (issue 18, row 4).
+    if (lua_checkstack(L, 1) && pushScalar(L, value))
+        return;
     const int top = lua_gettop(L);
     try {
         StackGuard guard(L, 1);

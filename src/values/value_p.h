@@ -17,6 +17,10 @@ namespace Value {
 
 QVariant read(lua_State *L, int index, const QString &where);
 void push(lua_State *L, const QVariant &value, const QString &where);
+// nil, bool, int, qlonglong and double pushed as push() would, without its
+// set-up; false (nothing pushed) for any other type. The caller has checked
+// there is room for one value.
+bool pushScalar(lua_State *L, const QVariant &value);
 
 // A readable text for any error object, without running unprotected code:
 // strings as they are, __tostring through a protected call, else the type.
