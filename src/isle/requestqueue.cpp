@@ -61,11 +61,25 @@ RequestQueue::Batch RequestQueue::takeBatch(bool markIdle)
 void RequestQueue::retire(std::unique_ptr<Request> request)
 {
     Request *r = request.release();
-    r->nextRetired = m_retired.load(std::memory_order_relaxed);
-    while (!m_retired.compare_exchange_weak(r->nextRetired, r, std::memory_order_release,
+    r->nextRetired = m_retiring;
+    m_retiring = r;
+    if (!m_retiringLast)
+        m_retiringLast = r;
+    if (++m_retiringCount >= RetireBatch)
+        publishRetired();
+}
+
+void RequestQueue::publishRetired()
+{
+    if (!m_retiring)
+        return;
+    m_retiringLast->nextRetired = m_retired.load(std::memory_order_relaxed);
+    while (!m_retired.compare_exchange_weak(m_retiringLast->nextRetired, m_retiring, std::memory_order_release,
                                             std::memory_order_relaxed)) {
     }
-    m_retiredCount.fetch_add(1, std::memory_order_relaxed);
+    m_retiredCount.fetch_add(m_retiringCount, std::memory_order_relaxed);
+    m_retiring = m_retiringLast = nullptr;
+    m_retiringCount = 0;
 }
 
 void RequestQueue::reapRetired()

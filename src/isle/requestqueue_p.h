@@ -35,7 +35,11 @@ public:
     enum class PushResult { Queued, Closed, Full };
 
     explicit RequestQueue(int maxPending) : m_maxPending(maxPending) { }
-    ~RequestQueue() { reapRetired(); }
+    ~RequestQueue()
+    {
+        publishRetired();
+        reapRetired();
+    }
 
     // Takes the request on success; on failure the caller still owns it.
     PushResult push(std::unique_ptr<Request> &request);
@@ -64,12 +68,16 @@ public:
     // submits next frees it, in the common case the thread that allocated
     // it. A glibc free() on another thread's chunk goes to that thread's
     // arena under its lock -- contended by the submitting thread's own
-    // malloc() in a pipeline (issue 18, row 4). Lock-free: one CAS.
+    // malloc() in a pipeline (issue 18, row 4). Gathered here first and
+    // published RetireBatch at a time (one CAS), so the list's head -- read
+    // by every submit -- changes rarely, not once a request.
     void retire(std::unique_ptr<Request> request);
-    // Any thread: frees the requests retired so far.
+    // Lua thread: publishes what retire() gathered (the worker goes idle).
+    void publishRetired();
+    // Any thread: frees the requests published so far.
     void reapRetired();
-    // Any thread: about how many are retired (the Lua thread reaps them
-    // itself when it goes idle with many left).
+    // Any thread: about how many are published and not freed yet (the Lua
+    // thread frees them itself when it goes idle with many left).
     int retiredCount() const { return m_retiredCount.load(std::memory_order_relaxed); }
     // Lua thread: the worker's object that wake-up events go to (nullptr: gone).
     void attach(QObject *worker);
@@ -155,7 +163,12 @@ private:
     bool m_closed = false;
     std::atomic<bool> m_aborted{false}; // read per request without the lock
     std::atomic<qint64> m_closingSince{-1}; // steady clock, ms
-    // retire(): pushed by the Lua thread, taken whole by reapRetired().
+    // retire(): gathered by the Lua thread, published by it in batches,
+    // taken whole by reapRetired().
+    static constexpr int RetireBatch = 64;
+    Request *m_retiring = nullptr; // the Lua thread's; newest first
+    Request *m_retiringLast = nullptr;
+    int m_retiringCount = 0;
     alignas(64) std::atomic<Request *> m_retired{nullptr};
     std::atomic<int> m_retiredCount{0};
 };

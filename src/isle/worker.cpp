@@ -132,6 +132,7 @@ void Worker::drain()
             // Nobody submitted for a while: free what the next submitter
             // would have (a few are left, so a round trip's request is
             // still freed by its own thread).
+            m_queue->publishRetired();
             if (m_queue->retiredCount() > RetiredKeptIdle)
                 m_queue->reapRetired();
             break;
