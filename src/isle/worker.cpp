@@ -129,9 +129,9 @@ void Worker::drain()
         if (batch.empty()) {
             if (m_scheduler.hasReady() || m_scheduler.releaseSliced())
                 continue; // made ready just now (stopped at their waits), or after their slice
-            // Nobody submitted for a while: free what the next submitter
-            // would have (a few are left, so a round trip's request is
-            // still freed by its own thread).
+            // Idle: hand back what is gathered, so the next submit frees
+            // it (a blocking caller's request among them); free them here
+            // only when many are left, nobody having submitted since.
             m_queue->publishRetired();
             if (m_queue->retiredCount() > RetiredKeptIdle)
                 m_queue->reapRetired();
