@@ -11,24 +11,36 @@
 
 Allocator::~Allocator()
 {
-    for (FreeBlock *&list : m_kept) {
-        while (list)
-            std::free(std::exchange(list, list->next));
+    releaseKept();
+}
+
+void Allocator::releaseKept()
+{
+    for (int c = 0; c < Classes; ++c) {
+        while (m_kept[c])
+            std::free(std::exchange(m_kept[c], m_kept[c]->next));
+        m_keptCount[c] = 0;
     }
 }
 
 void *Allocator::obtain(std::size_t size)
 {
-    if (size > Small)
-        return std::malloc(size);
-    const int c = classOf(size);
-    if (FreeBlock *block = m_kept[c]) {
-        m_kept[c] = block->next;
-        --m_keptCount[c];
-        return block;
-    }
     // The class's whole size, so any block of the class can serve any size in it.
-    return std::malloc(capacityOf(c));
+    const std::size_t bytes = size > Small ? size : capacityOf(classOf(size));
+    if (size <= Small) {
+        const int c = classOf(size);
+        if (FreeBlock *block = m_kept[c]) {
+            m_kept[c] = block->next;
+            --m_keptCount[c];
+            return block;
+        }
+    }
+    if (void *block = std::malloc(bytes))
+        return block;
+    // Out of memory: what is kept goes back to malloc first, then Lua's
+    // emergency collection runs if this fails too.
+    releaseKept();
+    return std::malloc(bytes);
 }
 
 void Allocator::release(void *block, std::size_t size)
@@ -66,6 +78,10 @@ void *Allocator::allocate(void *self, void *ptr, std::size_t oldSize, std::size_
         block = a->obtain(newSize);
     } else if (oldSize > Small && newSize > Small) {
         block = std::realloc(ptr, newSize);
+        if (!block) {
+            a->releaseKept();
+            block = std::realloc(ptr, newSize);
+        }
     } else if (oldSize <= Small && newSize <= Small && classOf(oldSize) == classOf(newSize)) {
         block = ptr; // it fits where it is
     } else {

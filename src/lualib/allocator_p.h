@@ -61,6 +61,7 @@ private:
     static int classOf(std::size_t size) { return size <= 24 ? 0 : int((size + 23) / 16) - 2; }
     void *obtain(std::size_t size);
     void release(void *block, std::size_t size);
+    void releaseKept(); // every kept block back to malloc
 
     static constexpr std::size_t NoLimit = ~std::size_t(0);
     std::size_t m_ceiling = NoLimit; // Lua thread only
