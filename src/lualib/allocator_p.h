@@ -11,6 +11,17 @@
 
 struct lua_State;
 
+// AddressSanitizer under clang (the fuzzers' build) does not define
+// __SANITIZE_ADDRESS__ as GCC does.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define QISLE_CLANG_ASAN 1
+#endif
+#endif
+#ifndef QISLE_CLANG_ASAN
+#define QISLE_CLANG_ASAN 0
+#endif
+
 // The VM's lua_Alloc: counts the bytes the VM holds and refuses to grow past
 // the limit, which Lua turns into its memory error.
 class Allocator
@@ -53,7 +64,7 @@ private:
     static constexpr int Classes = 4;
     static constexpr std::size_t Small = 72; // the largest size kept
     static constexpr std::size_t capacityOf(int c) { return std::size_t(c + 2) * 16 - 8; }
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || QISLE_CLANG_ASAN
     static constexpr int MaxKept = 0; // AddressSanitizer sees every free
 #else
     static constexpr int MaxKept = 1024;
