@@ -122,7 +122,6 @@ void tst_Exec::stackBalancedAfterwards()
     QCOMPARE(after, before);
 }
 
-QTEST_GUILESS_MAIN(tst_Exec)
 // A finished request is freed by the thread that submits next (issue 18),
 // but what an exec closure captured is still destroyed on the Lua thread,
 // right after the closure ran: captures may hold what belongs there.
@@ -130,7 +129,7 @@ void tst_Exec::closureCapturesEndOnLuaThread()
 {
     struct Witness
     {
-        std::atomic<QThread *> *endedOn = nullptr;
+        std::shared_ptr<std::atomic<QThread *>> endedOn; // outlives a failed test
         ~Witness() { endedOn->store(QThread::currentThread()); }
     };
     auto isle = QIsle::spawn();
@@ -140,9 +139,9 @@ void tst_Exec::closureCapturesEndOnLuaThread()
         return QVariant();
     });
     for (const bool blocking : {false, true}) {
-        std::atomic<QThread *> endedOn{nullptr};
+        auto endedOn = std::make_shared<std::atomic<QThread *>>(nullptr);
         auto witness = std::make_shared<Witness>();
-        witness->endedOn = &endedOn;
+        witness->endedOn = endedOn;
         QIsle::ExecFunction fn = [witness](lua_State *) { return QVariant(qlonglong(7)); };
         witness.reset(); // the closure holds the last reference
         if (blocking) {
@@ -152,9 +151,10 @@ void tst_Exec::closureCapturesEndOnLuaThread()
             QTRY_VERIFY(f.isFinished());
             QCOMPARE(f.result(), QVariant(qlonglong(7)));
         }
-        QTRY_VERIFY(endedOn.load() != nullptr);
-        QCOMPARE(endedOn.load(), luaThread);
+        QTRY_VERIFY(endedOn->load() != nullptr);
+        QCOMPARE(endedOn->load(), luaThread);
     }
 }
 
+QTEST_GUILESS_MAIN(tst_Exec)
 #include "tst_exec.moc"
