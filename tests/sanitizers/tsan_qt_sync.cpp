@@ -202,6 +202,10 @@ bool _ZNK20QFutureInterfaceBase6derefTEv(const void *self)
     return fn(self);
 }
 
+// A destructor acquires before Qt's decrement: an owner dropping its
+// reference at the same moment may release after that acquire, and the
+// one that deletes is then not ordered after it (tsan.supp names the
+// destructor for that delete).
 #define QISLE_DESTRUCTOR(name)                                                                      \
     void name(void *self)                                                                           \
     {                                                                                               \
