@@ -280,8 +280,8 @@ QFuture<QVariant> QIslePrivate::submitAndWait(std::unique_ptr<Request> request, 
                                               bool yielding)
 {
     // Wakes this thread once the request is over: set before the request
-    // is queued; told by whoever destroys the request (its promise finished
-    // by then, on whatever path) or abandons it. Ordered for
+    // is queued; told by whoever finishes it (Worker::retire), abandons it
+    // or destroys it (its promise finished by then, on whatever path). Ordered for
     // ThreadSanitizer by `done` alone (Qt's own locks are not instrumented).
     std::atomic<bool> done{false};
     const std::shared_ptr<ThreadMailbox> mailbox = ThreadMailbox::current();

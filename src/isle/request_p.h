@@ -16,9 +16,9 @@
 class ThreadMailbox;
 
 // A thread blocked in QIslePrivate::block on its request: told once that
-// the request is over -- when the request is destroyed (its promise is
-// finished or canceled by then), or earlier by RequestQueue::abandon for a
-// VM left behind. Cheaper than a continuation on the future (Qt's .then
+// the request is over -- by Worker::retire once its promise is finished,
+// by RequestQueue::abandon for a VM left behind, or else when the request
+// is destroyed (its promise finished or canceled by then). Cheaper than a continuation on the future (Qt's .then
 // makes a promise, a function object and a future of its own per call).
 //
 // Set by the blocked thread before the request is submitted; then touched

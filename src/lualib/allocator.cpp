@@ -25,8 +25,7 @@ void Allocator::releaseKept()
 
 void *Allocator::obtain(std::size_t size)
 {
-    // The class's whole size, so any block of the class can serve any size in it.
-    const std::size_t bytes = size > Small ? size : capacityOf(classOf(size));
+    std::size_t bytes = size;
     if (size <= Small) {
         const int c = classOf(size);
         if (FreeBlock *block = m_kept[c]) {
@@ -34,6 +33,7 @@ void *Allocator::obtain(std::size_t size)
             --m_keptCount[c];
             return block;
         }
+        bytes = capacityOf(c); // the class's whole size: any block of it serves any size in it
     }
     if (void *block = std::malloc(bytes))
         return block;
