@@ -48,6 +48,14 @@ public:
     /// Starts the thread, opens the VM and runs init on it, protected, before
     /// any request. Returns once init finished; throws QIsleError (Kind::Init)
     /// when init raises a Lua error or throws.
+    ///
+    /// Without init and without QIsleOptions::memoryLimit, nothing is left
+    /// that can fail, and spawn() returns as soon as the VM and Lua's
+    /// standard libraries exist, without waiting for the new thread to be
+    /// scheduled: requests submitted at once queue while that thread opens
+    /// QIsle's own libraries, and stopMode() and usedMemory() are already
+    /// right. (Should those libraries still not open -- the process out of
+    /// memory -- every request fails with Kind::Init.)
     static std::unique_ptr<QIsle> spawn(Init init = {}, const QIsleOptions &options = {});
 
     /// Cancels queued and running requests (every future ends finished) and

@@ -85,13 +85,14 @@ int openStandardLibraries(lua_State *L)
 // thread. Allocated through an Allocator with the isle's limit, so a limit
 // too small fails here as it would there; then nothing is handed over and
 // the Lua thread makes the VM itself, failing as spawn always did.
-std::pair<lua_State *, std::unique_ptr<Allocator>> prepareState(const QIsleOptions &options)
+std::pair<lua_State *, std::unique_ptr<Allocator>> prepareState(const QIsleOptions &options,
+                                                                 std::shared_ptr<Allocator::Usage> usage)
 {
-    auto allocator = std::make_unique<Allocator>(std::size_t(qMax<qsizetype>(0, options.memoryLimit)));
+    auto allocator = std::make_unique<Allocator>(std::size_t(qMax<qsizetype>(0, options.memoryLimit)), std::move(usage));
     lua_State *L = lua_newstate(&Allocator::allocate, allocator.get());
     if (!L)
         return {};
-    lua_gc(L, LUA_GCSTOP); // restarted by spawn's request, before init
+    lua_gc(L, LUA_GCSTOP); // restarted by Worker::startUp
     lua_pushcfunction(L, openStandardLibraries);
     lua_pushlightuserdata(L, const_cast<QIsleOptions::Libraries *>(&options.libraries));
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
@@ -154,11 +155,23 @@ void releaseStackBelowHere()
         madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED);
 }
 
+// Lua thread: releaseStackBelowHere() once the thread next waits for work,
+// at the event loop's depth (the deepest frames an idle thread keeps).
+void releaseStackWhenIdle()
+{
+    if (QAbstractEventDispatcher *dispatcher = QAbstractEventDispatcher::instance()) {
+        QObject::connect(dispatcher, &QAbstractEventDispatcher::aboutToBlock, dispatcher, releaseStackBelowHere,
+                         Qt::SingleShotConnection);
+    }
+}
+
 } // namespace
 
 IsleThread::IsleThread(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options,
-                       std::shared_ptr<PrintRelay> printRelay)
-    : m_queue(std::move(queue)), m_options(options), m_printRelay(std::move(printRelay))
+                       std::shared_ptr<PrintRelay> printRelay, std::shared_ptr<IsleLink> objects,
+                       std::shared_ptr<std::atomic<std::size_t>> memoryUsage)
+    : m_queue(std::move(queue)), m_options(options), m_printRelay(std::move(printRelay)),
+      m_objects(std::move(objects)), m_memoryUsage(std::move(memoryUsage))
 {
     setObjectName(options.threadName);
 #ifdef QISLE_UNIX_DISPATCHER
@@ -173,8 +186,12 @@ IsleThread::IsleThread(std::shared_ptr<RequestQueue> queue, const QIsleOptions &
 
 IsleThread::~IsleThread()
 {
+    // Under the mutex run() used: the thread's end orders these too, but
+    // through Qt's join, which ThreadSanitizer does not see.
+    std::lock_guard<std::mutex> lock(m_handOverMutex);
     if (m_prepared) // handed over, never taken: the thread did not run
         lua_close(m_prepared);
+    m_preparedAllocator.reset();
 }
 
 void IsleThread::handOver(lua_State *prepared, std::unique_ptr<Allocator> allocator)
@@ -207,10 +224,15 @@ void IsleThread::run()
         m_handedOverChanged.wait(lock, [this] { return m_handedOver; });
         prepared = std::exchange(m_prepared, nullptr);
     }
-    Worker worker(m_queue, m_options, prepared);
-    m_preparedAllocator.reset(); // the worker counts the state's bytes now
+    Worker worker(m_queue, m_options, prepared, m_memoryUsage);
+    {
+        std::lock_guard<std::mutex> lock(m_handOverMutex);
+        m_preparedAllocator.reset(); // the worker allocates for the state now
+    }
     worker.setPrintRelay(m_printRelay.get());
     m_worker = &worker;
+    worker.startUp([objects = m_objects](lua_State *L) { ObjectLib::open(L, objects); });
+    releaseStackWhenIdle(); // the libraries reached deep
     m_queue->attach(&worker);
     exec();
     m_queue->attach(nullptr);
@@ -219,9 +241,10 @@ void IsleThread::run()
 
 QIslePrivate::QIslePrivate(QIsle *q, const QIsleOptions &options)
     : q(q), options(options), queue(std::make_shared<RequestQueue>(options.maxPending)),
-      printRelay(PrintRelay::create(q)), thread(new IsleThread(queue, options, printRelay))
+      printRelay(PrintRelay::create(q)), objects(std::make_shared<IsleLink>(q, queue)),
+      memoryUsage(std::make_shared<std::atomic<std::size_t>>(0)), stopMode(StopControl::modeFor(options)),
+      thread(new IsleThread(queue, options, printRelay, objects, memoryUsage))
 {
-    objects = std::make_shared<IsleLink>(q, queue);
 }
 
 QIslePrivate::~QIslePrivate()
@@ -342,30 +365,24 @@ QIsle::QIsle(const QIsleOptions &options) : d(std::make_unique<QIslePrivate>(thi
 std::unique_ptr<QIsle> QIsle::spawn(Init init, const QIsleOptions &options)
 {
     std::unique_ptr<QIsle> isle(new QIsle(options)); // starts the thread
-    auto [prepared, allocator] = prepareState(options);
+    auto [prepared, allocator] = prepareState(options, isle->d->memoryUsage);
+    const bool made = prepared;
     isle->d->thread->handOver(prepared, std::move(allocator));
-    auto request = isle->d->execRequest([init = std::move(init), d = isle->d.get()](lua_State *L) {
-        Worker *worker = Worker::from(L);
-        d->memoryUsage = worker->allocator().usage();
-        // Everything made here stays alive: the collector would only walk
-        // it (about a tenth of the libraries' cost). Restarted before init.
-        lua_gc(L, LUA_GCSTOP);
-        worker->openLibraries(L);
-        ObjectLib::open(L, d->objects);
-        lua_gc(L, LUA_GCRESTART);
-        d->stopMode = worker->stopControl().mode(); // read by spawn()'s caller after the wait
+    // Nothing can fail on the Lua thread any more (QIsle's libraries need a
+    // few KiB, with no limit): ready now. Requests queue until the thread
+    // has opened the libraries (issue 18, row 7e: waiting for that thread
+    // to be scheduled was about 40 % of a spawn).
+    if (!init && made && options.memoryLimit <= 0)
+        return isle;
+    auto request = isle->d->execRequest([init = std::move(init)](lua_State *L) {
         if (init)
             init(L);
-        // Once the thread waits for work, at the event loop's depth.
-        if (QAbstractEventDispatcher *dispatcher = QAbstractEventDispatcher::instance()) {
-            QObject::connect(dispatcher, &QAbstractEventDispatcher::aboutToBlock, dispatcher,
-                             releaseStackBelowHere, Qt::SingleShotConnection);
-        }
+        releaseStackWhenIdle(); // init may have reached deep
         return QVariant();
     }, {});
     // Woken by the request's own end, as a blocking call is, not through a
-    // watcher thread: one hand-off less (issue 18, row 7e). What is left after
-    // the hand-over is short: spun for a while (yielding) before sleeping.
+    // watcher thread: one hand-off less. What is left after the hand-over
+    // is short: spun for a while (yielding) before sleeping.
     QFuture<QVariant> future = isle->d->submitAndWait(std::move(request), 2 * HandOffSpin, true);
     try {
         waitFor(future);
@@ -503,7 +520,7 @@ QFuture<QVariant> QIsle::spawnExec(ExecFunction fn, const QIsleRequestOptions &o
 
 qsizetype QIsle::usedMemory() const
 {
-    return d->memoryUsage ? qsizetype(d->memoryUsage->load(std::memory_order_relaxed)) : 0;
+    return qsizetype(d->memoryUsage->load(std::memory_order_relaxed));
 }
 
 bool QIsle::currentRequestStopping()

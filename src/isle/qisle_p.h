@@ -30,7 +30,8 @@ class IsleThread : public QThread
 {
     Q_OBJECT
 public:
-    IsleThread(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options, std::shared_ptr<PrintRelay> printRelay);
+    IsleThread(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options, std::shared_ptr<PrintRelay> printRelay,
+               std::shared_ptr<IsleLink> objects, std::shared_ptr<std::atomic<std::size_t>> memoryUsage);
 
     ~IsleThread() override;
 
@@ -51,6 +52,8 @@ private:
     std::shared_ptr<RequestQueue> m_queue;
     const QIsleOptions m_options;
     const std::shared_ptr<PrintRelay> m_printRelay; // print() lines to QIsle::printed
+    const std::shared_ptr<IsleLink> m_objects;      // for the object library
+    const std::shared_ptr<std::atomic<std::size_t>> m_memoryUsage; // the worker's byte counter
     Worker *m_worker = nullptr;
 
     // The hand-over (std:: primitives: ThreadSanitizer sees their order).
@@ -93,15 +96,16 @@ public:
     const QIsleOptions options;
     std::shared_ptr<RequestQueue> queue;
     std::shared_ptr<PrintRelay> printRelay; // made before the thread; detached by ~QIslePrivate
+    // What the isle's objects share with other threads (signal handlers,
+    // handlerFailed); made before the thread, any thread after.
+    std::shared_ptr<IsleLink> objects;
+    // The VM's byte counter, written by its allocator; made before the
+    // thread, outlives the VM.
+    std::shared_ptr<std::atomic<std::size_t>> memoryUsage;
+    // The mode the Lua thread installs, known before it runs.
+    const QIsleOptions::StopMode stopMode;
     IsleThread *thread; // owned, never reassigned; leaked on purpose when abandoned
     QMutex joinMutex;   // shutdown() and ~QIsle() may race
     bool joined = false;
     bool abandoned = false;
-    QIsleOptions::StopMode stopMode = QIsleOptions::StopMode::Hook; // set by spawn()
-    // The allocator's byte counter; outlives the VM. Set on the Lua thread by
-    // spawn()'s init request, before spawn() returns; read-only after.
-    std::shared_ptr<const std::atomic<std::size_t>> memoryUsage;
-    // What the isle's objects share with other threads (signal handlers,
-    // handlerFailed); made by the constructor, any thread after.
-    std::shared_ptr<IsleLink> objects;
 };

@@ -43,8 +43,10 @@ Worker::RequestFiber *Worker::rootOf(Fiber *fiber)
     return fiber->isTask ? static_cast<TaskFiber *>(fiber)->root : static_cast<RequestFiber *>(fiber);
 }
 
-Worker::Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options, lua_State *prepared)
-    : m_queue(std::move(queue)), m_options(options), m_allocator(std::size_t(qMax<qsizetype>(0, options.memoryLimit))),
+Worker::Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options, lua_State *prepared,
+               std::shared_ptr<Allocator::Usage> usage)
+    : m_queue(std::move(queue)), m_options(options),
+      m_allocator(std::size_t(qMax<qsizetype>(0, options.memoryLimit)), std::move(usage)),
       m_scheduler([this] { drain(); }, [this] { stopSuspended(); })
 {
     if (prepared) {
@@ -207,6 +209,13 @@ void Worker::stopSuspended()
 
 void Worker::start(std::unique_ptr<Request> request)
 {
+    if (m_startupError) [[unlikely]] {
+        if (!request->promise.isCanceled())
+            FutureStore::reportFailure(request->state, QIsleError(m_startupError->kind(), m_startupError->message()));
+        request->promise.finish();
+        retire(std::move(request));
+        return;
+    }
     if (request->type == Request::Type::Exec || request->promise.isCanceled() || m_queue->isAborted() || !m_L) {
         run(*request); // never waits; or ends at once
         retire(std::move(request));
@@ -771,6 +780,45 @@ QIsleError Worker::makeError(lua_State *L, int status, const Request &request)
         }
     }
     return QIsleError(kind, message, kind == Kind::Syntax ? QString() : m_error->traceback, line);
+}
+
+void Worker::startUp(const std::function<void(lua_State *)> &more)
+{
+    if (!m_L) {
+        m_startupError = QIsleError(QIsleError::Kind::Init, QStringLiteral("not enough memory"));
+        return;
+    }
+    struct Call
+    {
+        Worker *self;
+        const std::function<void(lua_State *)> *more;
+    } call{this, &more};
+    lua_gc(m_L, LUA_GCSTOP);
+    lua_pushcfunction(m_L, [](lua_State *L) {
+        const Call &call = *static_cast<const Call *>(lua_touserdata(L, 1));
+        lua_pop(L, 1);
+        bool outOfMemory = false;
+        try {
+            call.self->openLibraries(L);
+            if (*call.more)
+                (*call.more)(L);
+        } catch (const std::bad_alloc &) {
+            outOfMemory = true; // raised below, outside the handler
+        }
+        if (outOfMemory) {
+            lua_pushliteral(L, "not enough memory");
+            lua_error(L);
+        }
+        return 0;
+    });
+    lua_pushlightuserdata(m_L, &call);
+    if (lua_pcall(m_L, 1, 0, 0) != LUA_OK) {
+        const char *message = lua_tostring(m_L, -1);
+        m_startupError = QIsleError(QIsleError::Kind::Init,
+                                    message ? QString::fromUtf8(message) : QStringLiteral("not enough memory"));
+        lua_pop(m_L, 1);
+    }
+    lua_gc(m_L, LUA_GCRESTART);
 }
 
 void Worker::openLibraries(lua_State *L)

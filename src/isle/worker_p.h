@@ -20,6 +20,7 @@
 #include <QIsle/QIsleLua>
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -46,7 +47,9 @@ public:
     // prepared: a state QIsle::spawn made on its own thread meanwhile (handed
     // over, used by one thread at a time), with Safety's standard libraries
     // open; the worker adopts it. nullptr: the worker makes its own.
-    Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options, lua_State *prepared = nullptr);
+    // usage: the byte counter QIsle::usedMemory() reads (made by QIsle).
+    Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options, lua_State *prepared = nullptr,
+           std::shared_ptr<Allocator::Usage> usage = {});
     ~Worker() override;
 
     // The worker a state (or any coroutine of it) belongs to: zero-cost, it
@@ -76,9 +79,13 @@ public:
     lua_State *activeState() const { return m_active ? m_active : m_L; }
     void setActiveState(lua_State *L) { m_active = L; }
 
-    // Opens the standard libraries of the options, the stop hook, print and
-    // the isle table. Called protected, by spawn()'s init request.
-    void openLibraries(lua_State *L);
+    // Before the first request, on the Lua thread: openLibraries() and then
+    // `more` (QIsle's object library), protected, with the collector
+    // stopped (everything made here stays alive: it would only walk it).
+    // If that fails (out of memory, or no VM at all), every request fails
+    // with the error, of kind Init: spawn() waited for that when it could
+    // happen (see QIsle::spawn).
+    void startUp(const std::function<void(lua_State *)> &more);
 
     // print(): to QIsle::printed through the relay (none: dropped).
     void setPrintRelay(PrintRelay *relay) { m_printRelay = relay; }
@@ -97,6 +104,9 @@ protected:
     bool event(QEvent *event) override;
 
 private:
+    // The standard libraries of the options (unless prepared), the stop
+    // hook or signal, print, the isle table, tasks, channels, coroutines.
+    void openLibraries(lua_State *L);
     struct Job;
     struct RequestFiber;
     struct TaskFiber;
@@ -147,6 +157,7 @@ private:
     Allocator m_allocator;
     lua_State *m_L = nullptr;
     bool m_standardOpen = false; // a prepared state: Safety's libraries are open
+    std::optional<QIsleError> m_startupError; // startUp() failed: every request fails with it
     lua_State *m_resumeFrom = nullptr; // see openLibraries()
     lua_State *m_active = nullptr;
     StopControl m_stop;

@@ -29,7 +29,13 @@ class Allocator
 public:
     using Usage = std::atomic<std::size_t>;
 
-    explicit Allocator(std::size_t limit) : m_usage(std::make_shared<Usage>(0)) { setLimit(limit); }
+    // `usage` (optional): a counter of the owner's; QIsle makes it before
+    // the VM, so QIsle::usedMemory() reads it from the start.
+    explicit Allocator(std::size_t limit, std::shared_ptr<Usage> usage = {})
+        : m_usage(usage ? std::move(usage) : std::make_shared<Usage>(0))
+    {
+        setLimit(limit);
+    }
     ~Allocator();
     Allocator(const Allocator &) = delete;
     Allocator &operator=(const Allocator &) = delete;

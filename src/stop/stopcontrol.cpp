@@ -34,21 +34,28 @@ StopControl &StopControl::from(lua_State *L)
 }
 StopControl::~StopControl() = default;
 
+QIsleOptions::StopMode StopControl::modeFor(const QIsleOptions &options)
+{
+    using Mode = QIsleOptions::StopMode;
+    Mode mode = options.stopMode;
+    if (mode == Mode::Automatic)
+        mode = StopSignal::preferred() ? Mode::Signal : Mode::Hook;
+    if (mode == Mode::Signal && !StopSignal::available())
+        mode = Mode::Hook; // asked for, but it cannot work here
+    return mode;
+}
+
 void StopControl::install(lua_State *L, const QIsleOptions &options, std::function<bool()> stopPending)
 {
     using Mode = QIsleOptions::StopMode;
-    m_mode = options.stopMode;
-    if (m_mode == Mode::Automatic)
-        m_mode = StopSignal::preferred() ? Mode::Signal : Mode::Hook;
-    if (m_mode == Mode::Signal && !StopSignal::supported())
-        m_mode = Mode::Hook; // asked for, but it cannot work here
+    m_mode = modeFor(options);
     if (m_mode == Mode::Signal) {
         m_signal = std::make_unique<StopSignal>(options.stopPollInterval, armedHook, std::move(stopPending));
-        if (!m_signal->isValid()) {
+        if (!m_signal->isValid()) { // modeFor() saw the handler installed: not expected
             m_signal.reset();
             m_mode = Mode::Hook;
         } else if (m_inBurst) {
-            m_signal->start(); // requests queued behind spawn()'s init run in this burst
+            m_signal->start(); // installed while requests run
         }
     }
     if (m_mode == Mode::Hook)

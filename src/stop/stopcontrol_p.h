@@ -73,6 +73,9 @@ public:
     // The StopControl of the VM that L (or any coroutine of it) belongs to.
     static StopControl &from(lua_State *L);
 
+    // The mode install() will choose for these options (any thread: QIsle
+    // knows it before its Lua thread runs).
+    static QIsleOptions::StopMode modeFor(const QIsleOptions &options);
     // Chooses the mode and installs the hook or the stop signal.
     // stopPending: thread-safe, whether the running request must stop or
     // pause (asked by the monitor thread in signal mode).

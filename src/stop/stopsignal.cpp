@@ -84,6 +84,15 @@ bool StopSignal::supported()
 #endif
 }
 
+bool StopSignal::available()
+{
+#if defined(QISLE_HAVE_STOP_SIGNAL) && !defined(QISLE_TSAN)
+    return installHandler();
+#else
+    return false;
+#endif
+}
+
 bool StopSignal::preferred()
 {
     const char *mode = std::getenv("QISLE_STOP_MODE");

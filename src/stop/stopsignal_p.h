@@ -36,6 +36,9 @@ public:
     // What StopMode::Automatic picks: supported(), and QISLE_STOP_MODE is
     // not "hook".
     static bool preferred();
+    // supported(), and the process's handler for the stop signal installed
+    // (the first call installs it; any thread).
+    static bool available();
 
     // Registers the calling thread with the monitor. stopPending is asked on
     // the monitor's thread every interval while requests run.

@@ -1,5 +1,6 @@
 // QIsle::spawn as it starts an isle: the VM built on the calling thread while
-// the isle's thread starts and handed over (issue 18), the collector
+// the isle's thread starts and handed over (issue 18), without init ready
+// before that thread has run (requests queue behind its libraries), the collector
 // running again once the libraries are open, memory counted from the first
 // byte, limits that fail the libraries, and the event loop the Lua thread
 // runs (timers, posted events, socket notifiers), whatever Qt dispatcher it is.
@@ -23,10 +24,13 @@ class tst_Spawn : public QObject
     Q_OBJECT
 private Q_SLOTS:
     void initSeesLibrariesAndARunningCollector();
+    void readyBeforeTheLuaThreadRuns();
+    void destroyedRightAfterSpawn();
     void usedMemoryCountsEveryByte();
     void limitAroundTheLibraries_data();
     void limitAroundTheLibraries();
     void sandboxPresetStillApplies();
+    void spawnsFromManyThreadsAtOnce_data();
     void spawnsFromManyThreadsAtOnce();
     void timersOnTheLuaThread();
     void socketNotifierOnTheLuaThread();
@@ -50,6 +54,45 @@ void tst_Spawn::initSeesLibrariesAndARunningCollector()
     QCOMPARE(isleType, LUA_TTABLE);
     QCOMPARE(isle->eval(QStringLiteral("return collectgarbage('isrunning')")).toBool(), true);
     QCOMPARE(isle->eval(QStringLiteral("return string.upper('ok') .. math.floor(2.5)")).toString(), QStringLiteral("OK2"));
+}
+
+// Without init, spawn() returns without waiting for the Lua thread, which
+// opens QIsle's libraries before any request: what spawn() returns is
+// complete at once -- its stop mode, its memory, its queue (the libraries
+// are no request: maxPending 1 takes one at once), every library.
+void tst_Spawn::readyBeforeTheLuaThreadRuns()
+{
+    for (int round = 0; round < 20; ++round) {
+        QIsleOptions options;
+        options.maxPending = 1;
+        options.stopMode = QIsleOptions::StopMode::Hook;
+        auto isle = QIsle::spawn({}, options);
+        QCOMPARE(isle->stopMode(), QIsleOptions::StopMode::Hook);
+        QVERIFY2(isle->usedMemory() > 16 * 1024, qPrintable(QString::number(isle->usedMemory()))); // Lua's libraries
+        QFuture<QVariant> first = isle->spawnEval(QStringLiteral(
+                "return type(isle.sleep) .. type(isle.spawn) .. type(isle.channel) .. type(coroutine.wrap) .. "
+                "type(string.upper) .. tostring(collectgarbage('isrunning'))"));
+        QCOMPARE(QIsle::waitFor(first).toString(), QStringLiteral("functionfunctionfunctionfunctionfunctiontrue"));
+    }
+}
+
+// Destroyed or shut down before its thread opened the libraries: every
+// future finishes; shutdown() still runs what was queued.
+void tst_Spawn::destroyedRightAfterSpawn()
+{
+    for (int round = 0; round < 20; ++round) {
+        QFuture<QVariant> canceled;
+        {
+            auto isle = QIsle::spawn();
+            canceled = isle->spawnEval(QStringLiteral("return 1"));
+        }
+        QVERIFY(canceled.isFinished());
+        auto isle = QIsle::spawn();
+        QFuture<QVariant> served = isle->spawnCall(QStringLiteral("tostring"), {42});
+        isle->shutdown();
+        QVERIFY(served.isFinished());
+        QCOMPARE(QIsle::waitFor(served).toString(), QStringLiteral("42"));
+    }
 }
 
 // The bytes of the VM made on spawn()'s thread count toward usedMemory()
@@ -114,19 +157,33 @@ void tst_Spawn::sandboxPresetStillApplies()
     QVERIFY_THROWS_EXCEPTION(QIsleError, isle->eval(QStringLiteral("string.dump(print)")));
 }
 
-// Hand-overs of many spawns at once (ThreadSanitizer sees their order).
+// Hand-overs of many spawns at once (ThreadSanitizer sees their order),
+// waited for (an init) or not.
+void tst_Spawn::spawnsFromManyThreadsAtOnce_data()
+{
+    QTest::addColumn<bool>("withInit");
+    QTest::newRow("init") << true;
+    QTest::newRow("no init") << false;
+}
+
 void tst_Spawn::spawnsFromManyThreadsAtOnce()
 {
+    QFETCH(bool, withInit);
     std::atomic<int> served{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
-        threads.emplace_back([&served, t] {
+        threads.emplace_back([&served, t, withInit] {
             for (int i = 0; i < 10; ++i) {
-                auto isle = QIsle::spawn([t](lua_State *L) {
-                    lua_pushinteger(L, t);
-                    lua_setglobal(L, "who");
-                });
-                if (isle->eval(QStringLiteral("return who")).toInt() == t)
+                QIsle::Init init;
+                if (withInit) {
+                    init = [t](lua_State *L) {
+                        lua_pushinteger(L, t);
+                        lua_setglobal(L, "who");
+                    };
+                }
+                auto isle = QIsle::spawn(init);
+                const QString who = withInit ? QStringLiteral("return who") : QStringLiteral("return %1").arg(t);
+                if (isle->eval(who).toInt() == t)
                     served.fetch_add(1);
             }
         });
