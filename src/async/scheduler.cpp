@@ -617,7 +617,8 @@ void Scheduler::onOwnResumed(Fiber *f)
     }
     if (resumed.empty())
         return;
-    m_ready.insert(m_ready.begin(), resumed.begin(), resumed.end());
+    for (auto it = resumed.rbegin(); it != resumed.rend(); ++it)
+        m_ready.prepend(*it);
     if (m_readyFlag)
         m_readyFlag->store(true, std::memory_order_relaxed);
     if (!m_draining)

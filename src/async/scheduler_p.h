@@ -8,6 +8,7 @@
 #include "async/fiber_p.h"
 
 #include <QtCore/QEvent>
+#include <QtCore/QList>
 #include <QtCore/QObject>
 #include <QtCore/QSet>
 #include <QtCore/QTimer>
@@ -15,7 +16,6 @@
 #include <QIsle/QIsleLua>
 
 #include <atomic>
-#include <deque>
 #include <functional>
 #include <vector>
 
@@ -197,9 +197,12 @@ private:
     Clock::time_point m_sliceStart;
     std::function<bool()> m_othersWaiting;
     std::atomic<bool> *m_readyFlag = nullptr;
-    std::deque<Fiber *> m_ready;
-    std::deque<Fiber *> m_sliced; // ready, after a time slice (see releaseSliced)
-    std::deque<Fiber *> m_held;   // held, in the order they were
+    // QList, not std::deque: an empty one allocates nothing (libstdc++'s
+    // deque holds a 512-byte block from its construction, and every idle
+    // isle has these; issue 18, row 7f). Both take from the front in O(1).
+    QList<Fiber *> m_ready;
+    QList<Fiber *> m_sliced; // ready, after a time slice (see releaseSliced)
+    QList<Fiber *> m_held;   // held, in the order they were
     QSet<Fiber *> m_suspended; // waiting, ready or held
     QSet<lua_State *> m_heldThreads;    // their threads
     QSet<lua_State *> m_heldCoroutines; // script coroutines suspended in their waits

@@ -89,6 +89,7 @@ std::pair<lua_State *, std::unique_ptr<Allocator>> prepareState(const QIsleOptio
                                                                  std::shared_ptr<Allocator::Usage> usage)
 {
     auto allocator = std::make_unique<Allocator>(std::size_t(qMax<qsizetype>(0, options.memoryLimit)), std::move(usage));
+    allocator->beginStartup(); // ended by Worker::startUp
     lua_State *L = lua_newstate(&Allocator::allocate, allocator.get());
     if (!L)
         return {};

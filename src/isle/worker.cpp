@@ -54,6 +54,7 @@ Worker::Worker(std::shared_ptr<RequestQueue> queue, const QIsleOptions &options,
         m_L = prepared;
         m_standardOpen = true;
     } else {
+        m_allocator.beginStartup(); // ended by startUp()
         m_L = lua_newstate(&Allocator::allocate, &m_allocator);
     }
     if (m_L) {
@@ -818,6 +819,7 @@ void Worker::startUp(const std::function<void(lua_State *)> &more)
                                     message ? QString::fromUtf8(message) : QStringLiteral("not enough memory"));
         lua_pop(m_L, 1);
     }
+    m_allocator.endStartup();
     lua_gc(m_L, LUA_GCRESTART);
 }
 

@@ -9,9 +9,42 @@
 #include <new>
 #include <utility>
 
+namespace {
+
+// The previous startup's use of its block (any VM's: they open the same
+// libraries, give or take a preset); the first startup guesses.
+std::atomic<std::size_t> g_startupBytes{12 * 1024};
+
+} // namespace
+
 Allocator::~Allocator()
 {
     releaseKept();
+    std::free(m_startup);
+}
+
+void Allocator::beginStartup()
+{
+#if !defined(__SANITIZE_ADDRESS__) && !QISLE_CLANG_ASAN // AddressSanitizer sees every block
+    if (m_startup)
+        return;
+    const std::size_t bytes = g_startupBytes.load(std::memory_order_relaxed);
+    m_startup = static_cast<char *>(std::malloc(bytes));
+    if (!m_startup)
+        return; // then malloc() for each block, as after the startup
+    m_startupNext = m_startup;
+    m_startupEnd = m_startup + bytes;
+#endif
+}
+
+void Allocator::endStartup()
+{
+    if (!m_startupNext)
+        return;
+    // A little room to spare: a startup that needs more mallocs the rest.
+    const std::size_t used = std::size_t(m_startupNext - m_startup);
+    g_startupBytes.store((used + 256 + 255) & ~std::size_t(255), std::memory_order_relaxed);
+    m_startupNext = nullptr;
 }
 
 void Allocator::releaseKept()
@@ -25,6 +58,11 @@ void Allocator::releaseKept()
 
 void *Allocator::obtain(std::size_t size)
 {
+    if (m_startupNext && size <= StartupSmall) [[unlikely]] {
+        const std::size_t bytes = (size + 7) & ~std::size_t(7);
+        if (bytes <= std::size_t(m_startupEnd - m_startupNext))
+            return std::exchange(m_startupNext, m_startupNext + bytes);
+    }
     std::size_t bytes = size;
     if (size <= Small) {
         const int c = classOf(size);
@@ -64,7 +102,7 @@ void *Allocator::allocate(void *self, void *ptr, std::size_t oldSize, std::size_
     Usage &usage = *a->m_usage;
     const std::size_t used = usage.load(std::memory_order_relaxed);
     if (newSize == 0) {
-        if (ptr)
+        if (ptr && !a->fromStartup(ptr))
             a->release(ptr, oldSize);
         usage.store(used - held, std::memory_order_relaxed);
         return nullptr;
@@ -76,6 +114,10 @@ void *Allocator::allocate(void *self, void *ptr, std::size_t oldSize, std::size_
     void *block = nullptr;
     if (!ptr) {
         block = a->obtain(newSize);
+    } else if (a->fromStartup(ptr)) [[unlikely]] {
+        block = newSize <= oldSize ? ptr : a->obtain(newSize); // it holds at least oldSize
+        if (block != ptr && block)
+            std::memcpy(block, ptr, oldSize);
     } else if (oldSize > Small && newSize > Small) {
         block = std::realloc(ptr, newSize);
         if (!block) {
@@ -104,6 +146,9 @@ void Allocator::adopt(lua_State *L)
     lua_getallocf(L, &previous);
     auto *from = static_cast<Allocator *>(previous);
     m_usage->store(from->used(), std::memory_order_relaxed);
+    m_startup = std::exchange(from->m_startup, nullptr);
+    m_startupEnd = std::exchange(from->m_startupEnd, nullptr);
+    m_startupNext = std::exchange(from->m_startupNext, nullptr);
     // Its kept blocks too: freeing them on this thread would be a
     // cross-thread free() each, on spawn's path.
     for (int c = 0; c < Classes; ++c) {

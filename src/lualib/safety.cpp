@@ -212,6 +212,24 @@ void removeGlobal(lua_State *L, const char *name)
 void Safety::openLibraries(lua_State *L, QIsleOptions::Libraries libraries)
 {
     StackGuard guard(L);
+    // The libraries fill _G and package.loaded, which Lua would grow a
+    // power of two at a time (a rehash each, the outgrown parts freed):
+    // made at about their final size at once (a fresh state's empty _G is
+    // replaced; issue 18, rows 7e and 7f).
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    lua_pushnil(L);
+    if (lua_next(L, -2) == 0) {
+        lua_createtable(L, 0, 40);
+        lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    } else {
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) == LUA_TNIL) {
+        lua_createtable(L, 0, 12);
+        lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    }
+    lua_pop(L, 1);
     using O = QIsleOptions;
     static const struct { O::Library flag; const char *name; lua_CFunction open; } table[] = {
         {O::Base, LUA_GNAME, luaopen_base},         {O::Coroutine, LUA_COLIBNAME, luaopen_coroutine},

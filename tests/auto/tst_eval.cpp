@@ -22,6 +22,8 @@ private Q_SLOTS:
     void initThrowIsInit();
     void bytecodeRefused();
     void allocationChurnKeepsValues();
+    void startupObjectsGrowShrinkAndGo_data();
+    void startupObjectsGrowShrinkAndGo();
 };
 
 void tst_Eval::scalars_data()
@@ -178,6 +180,64 @@ void tst_Eval::allocationChurnKeepsValues()
     // Lua's own bookkeeping (string table, the stack) may differ a little.
     QVERIFY2(qAbs(isle->usedMemory() - before) < 16 * 1024,
              qPrintable(QStringLiteral("%1 bytes before, %2 after").arg(before).arg(isle->usedMemory())));
+    isle->shutdown();
+    QCOMPARE(isle->usedMemory(), 0);
+}
+
+// The objects the libraries made at spawn (packed in one block, see
+// Allocator::beginStartup) grown, shrunk, replaced and collected like any
+// other: the library tables rehash, their functions and names are dropped
+// and made again, _G is refilled; values stay, a second round holds no
+// more than the first, and every counted byte goes with the VM.
+void tst_Eval::startupObjectsGrowShrinkAndGo_data()
+{
+    QTest::addColumn<qsizetype>("memoryLimit"); // 0: spawn() does not wait; else it does
+    QTest::newRow("no limit") << qsizetype(0);
+    QTest::newRow("limit") << qsizetype(64 * 1024 * 1024);
+}
+
+void tst_Eval::startupObjectsGrowShrinkAndGo()
+{
+    QFETCH(qsizetype, memoryLimit);
+    QIsleOptions options;
+    options.memoryLimit = memoryLimit;
+    auto isle = QIsle::spawn({}, options);
+    const QString script = QStringLiteral(R"(
+        local saved = {}
+        for _, name in ipairs({'string', 'table', 'math', 'os', 'io', 'utf8', 'coroutine'}) do
+            local lib = _G[name]
+            local copy = {}
+            for k, v in pairs(lib) do copy[k] = v end
+            saved[name] = copy
+            for i = 1, 300 do lib['extra' .. i] = i end          -- grows: rehash
+            for i = 1, 300 do lib['extra' .. i] = nil end
+            for k in pairs(copy) do lib[k] = nil end             -- every startup slot freed
+            collectgarbage()
+            for k, v in pairs(copy) do lib[k] = v end            -- and made again
+        end
+        local globals, G, next_, collect, rawset_ = {}, _G, next, collectgarbage, rawset
+        for k, v in pairs(G) do globals[k] = v end
+        for k in next_, globals do G[k] = nil end
+        collect()
+        for k, v in next_, globals do rawset_(G, k, v) end
+        saved = nil globals = nil
+        collectgarbage()
+        return string.format('%d %s %d', math.floor(2.5), ('ok'):upper(), #table.concat({1, 2, 3}))
+            .. tostring(coroutine.wrap(function() return 1 end)() == 1)
+    )");
+    QCOMPARE(isle->eval(script).toString(), QStringLiteral("2 OK 3true"));
+    isle->eval(QStringLiteral("collectgarbage() collectgarbage()"));
+    const qsizetype once = isle->usedMemory(); // the grown tables keep their size (Lua shrinks on rehash)
+    QCOMPARE(isle->eval(script).toString(), QStringLiteral("2 OK 3true"));
+    // string's 17 functions, no extras left
+    QCOMPARE(isle->eval(QStringLiteral("local n = 0 for _ in pairs(string) do n = n + 1 end return n")).toInt(), 17);
+    // A library gone for good: its table, its names (only it used them) freed.
+    QCOMPARE(isle->eval(QStringLiteral("utf8 = nil package.loaded.utf8 = nil collectgarbage() "
+                                       "return #string.rep('ab', 3) .. type(utf8)")).toString(),
+             QStringLiteral("6nil"));
+    isle->eval(QStringLiteral("collectgarbage() collectgarbage()"));
+    QVERIFY2(qAbs(isle->usedMemory() - once) < 16 * 1024,
+             qPrintable(QStringLiteral("%1 bytes after one run, %2 after two").arg(once).arg(isle->usedMemory())));
     isle->shutdown();
     QCOMPARE(isle->usedMemory(), 0);
 }
