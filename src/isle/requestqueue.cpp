@@ -47,15 +47,14 @@ void RequestQueue::wakeLocked()
     QCoreApplication::postEvent(m_worker, new QEvent(Worker::DrainEvent));
 }
 
-RequestQueue::Batch RequestQueue::takeBatch(bool markIdle)
+void RequestQueue::takeBatch(Batch &batch, bool markIdle)
 {
+    Q_ASSERT(batch.empty());
     QMutexLocker lock(&m_mutex);
-    Batch batch;
     batch.swap(m_queue);
     m_queued.store(0, std::memory_order_relaxed);
     if (batch.empty() && markIdle)
         m_scheduled = false;
-    return batch;
 }
 
 void RequestQueue::retire(std::unique_ptr<Request> request)
@@ -139,23 +138,38 @@ void RequestQueue::clearRunning()
 void RequestQueue::hold(Batch &batch)
 {
     QMutexLocker lock(&m_runMutex);
-    if (m_held.empty())
-        m_held.swap(batch);
-    else
+    if (m_heldFront == m_held.size()) {
+        m_held.clear();
+        m_heldFront = 0;
+        m_held.swap(batch); // the batch's storage; the queue gets m_held's next
+    } else {
+        // The started ones go once they are half: each request moves O(1)
+        // times on average.
+        if (m_heldFront >= m_held.size() / 2) {
+            m_held.erase(m_held.begin(), m_held.begin() + std::ptrdiff_t(m_heldFront));
+            m_heldFront = 0;
+        }
         std::move(batch.begin(), batch.end(), std::back_inserter(m_held));
+        batch.clear();
+    }
 }
 
 std::unique_ptr<Request> RequestQueue::unhold(Batch::const_iterator it)
 {
     QMutexLocker lock(&m_runMutex);
-    if (it == m_held.cbegin()) { // the common case, cheaper than erase()
-        auto request = std::move(m_held.front());
-        m_held.pop_front();
-        return request;
-    }
     const auto at = m_held.begin() + (it - m_held.cbegin());
     auto request = std::move(*at);
-    m_held.erase(at);
+    if (std::size_t(at - m_held.begin()) == m_heldFront) { // the common case: the front advances
+        if (++m_heldFront == m_held.size()) {
+            m_held.clear();
+            m_heldFront = 0;
+            // A flood's storage is not kept once it has drained.
+            if (m_held.capacity() > KeptCapacity)
+                Batch().swap(m_held);
+        }
+    } else {
+        m_held.erase(at);
+    }
     return request;
 }
 
@@ -210,16 +224,18 @@ void RequestQueue::abort()
                 request->state.cancel(); // waiting requests: the worker stops them at their waits
         }
         // Keep the Shutdown request: the worker must still close the VM.
-        for (auto it = m_queue.begin(); it != m_queue.end();) {
-            if ((*it)->type == Request::Type::Shutdown) {
-                ++it;
+        Batch kept;
+        for (auto &request : m_queue) {
+            if (request->type == Request::Type::Shutdown) {
+                kept.push_back(std::move(request));
             } else {
-                canceled.push_back(std::move(*it));
-                it = m_queue.erase(it);
+                canceled.push_back(std::move(request));
                 if (m_maxPending > 0)
                     m_waiting.fetch_sub(1, std::memory_order_relaxed);
             }
         }
+        m_queue.swap(kept);
+        m_queued.store(int(m_queue.size()), std::memory_order_relaxed);
     }
     // Finishing outside the lock: continuations attached to these futures
     // may run right here.
@@ -285,7 +301,7 @@ void RequestQueue::abandon()
     }
     // Held ones stay where they are: the worker may still come back and
     // drop them (canceled, as it is aborted by now).
-    for (const auto &request : m_held) {
+    for (const auto &request : held()) {
         request->state.cancel();
         request->state.reportFinished();
         if (request->caller.done)

@@ -12,7 +12,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -31,7 +30,19 @@ class QObject;
 class RequestQueue
 {
 public:
-    using Batch = std::deque<std::unique_ptr<Request>>;
+    // Vectors, not std::deque: an empty one allocates nothing (libstdc++'s
+    // deque allocates 576 bytes at its construction: twice per idle isle,
+    // and twice per takeBatch() on the request path; issue 18, rows 4, 7f).
+    using Batch = std::vector<std::unique_ptr<Request>>;
+    // A look at held() (valid until the next hold() or unhold()).
+    struct Held
+    {
+        Batch::const_iterator first, last;
+        Batch::const_iterator begin() const { return first; }
+        Batch::const_iterator end() const { return last; }
+        bool empty() const { return first == last; }
+        const std::unique_ptr<Request> &front() const { return *first; }
+    };
     enum class PushResult { Queued, Closed, Full };
 
     explicit RequestQueue(int maxPending) : m_maxPending(maxPending) { }
@@ -43,14 +54,16 @@ public:
 
     // Takes the request on success; on failure the caller still owns it.
     PushResult push(std::unique_ptr<Request> &request);
-    // Lua thread: everything queued so far; empty marks the worker idle
-    // (the next push posts a wake-up) unless markIdle is false.
-    Batch takeBatch(bool markIdle = true);
+    // Lua thread: everything queued so far, swapped into `batch` (empty;
+    // its storage becomes the queue's); none marks the worker idle (the
+    // next push posts a wake-up) unless markIdle is false.
+    void takeBatch(Batch &batch, bool markIdle = true);
     // Lua thread: requests taken from the queue that wait in the worker,
     // not started yet (behind the running one, or maxConcurrentRequests).
     // Read freely by the Lua thread; changed only by hold() and unhold(),
     // under m_runMutex, so abandon() can finish them too.
-    const Batch &held() const { return m_held; }
+    Held held() const { return {m_held.cbegin() + m_heldFront, m_held.cend()}; }
+    // Moves the batch's requests behind the held ones; leaves it empty.
     void hold(Batch &batch);
     std::unique_ptr<Request> unhold(Batch::const_iterator it);
     // Lua thread: how many requests with a parent (children) were pushed
@@ -148,7 +161,11 @@ private:
     alignas(64) mutable QMutex m_runMutex;
     Request *m_running = nullptr; // the worker's; valid until clearRunning()
     std::vector<Request *> m_inProgress; // the worker's; valid until removed
-    Batch m_held; // see held(); written by the Lua thread under m_runMutex
+    // See held(): m_held from m_heldFront on (the front advances as they
+    // start). Written by the Lua thread under m_runMutex.
+    Batch m_held;
+    std::size_t m_heldFront = 0;
+    static constexpr std::size_t KeptCapacity = 1024; // requests' worth of storage kept once drained
     std::atomic<qint64> m_sliceEnd{std::numeric_limits<qint64>::max()}; // steady clock, ns
     std::atomic<bool> m_othersReady{false};
     std::atomic<bool> m_slotFree{false};

@@ -124,10 +124,11 @@ void Worker::drain()
         // lowLatencySpin: before going back to sleep, look a while longer --
         // still marked busy, so callers post no wake-up meanwhile.
         const bool spin = m_options.lowLatencySpin.count() > 0;
-        RequestQueue::Batch batch = m_queue->takeBatch(!spin);
+        RequestQueue::Batch &batch = m_batch;
+        m_queue->takeBatch(batch, !spin);
         if (batch.empty() && spin) {
             m_queue->spinForWork(m_options.lowLatencySpin);
-            batch = m_queue->takeBatch();
+            m_queue->takeBatch(batch);
         }
         if (batch.empty()) {
             if (m_scheduler.hasReady() || m_scheduler.releaseSliced())
@@ -157,7 +158,7 @@ void Worker::drain()
 // Starts the next request that may start; false when none may.
 bool Worker::startNext()
 {
-    const RequestQueue::Batch &pending = m_queue->held();
+    const RequestQueue::Held pending = m_queue->held();
     if (pending.empty())
         return false;
     if (m_queue->isAborted() && !m_abortSeen) {

@@ -156,6 +156,7 @@ private:
     const QIsleOptions m_options;
     Allocator m_allocator;
     lua_State *m_L = nullptr;
+    std::vector<std::unique_ptr<Request>> m_batch; // RequestQueue::Batch, drain()'s, between takeBatch() and hold(): storage reused
     bool m_standardOpen = false; // a prepared state: Safety's libraries are open
     std::optional<QIsleError> m_startupError; // startUp() failed: every request fails with it
     lua_State *m_resumeFrom = nullptr; // see openLibraries()

@@ -144,6 +144,7 @@ private Q_SLOTS:
     // maxConcurrentRequests.
     void oneKeepsTheTurn();
     void limitIsObeyed();
+    void heldRequestsKeepQueueOrder();
     void zeroMeansNoLimit();
     void interleaveOnlyAtWaits();
     void execWaitsForItsTurn();
@@ -719,6 +720,41 @@ void tst_Async::limitIsObeyed()
     gates.resolve(3, QStringLiteral("three"));
     QCOMPARE(QIsle::waitFor(futures.at(0)), QVariant(QStringLiteral("zero")));
     QCOMPARE(QIsle::waitFor(futures.at(3)), QVariant(QStringLiteral("three")));
+}
+
+// Requests held behind a full limit start in queue order, also when more
+// arrive while part of the held ones has started (the held storage is then
+// compacted) and when a flood of them drains.
+void tst_Async::heldRequestsKeepQueueOrder()
+{
+    auto isle = QIsle::spawn({}, concurrent(1));
+    Gates gates;
+    isle->registerAsyncFunction(QStringLiteral("gate"), gates.function());
+    isle->eval(QStringLiteral("order = {}"));
+    const auto submit = [&](int n, bool gated) {
+        return isle->spawnEval(QStringLiteral("%1order[#order + 1] = %2")
+                                       .arg(gated ? QStringLiteral("gate() ") : QString())
+                                       .arg(n));
+    };
+    QList<QFuture<QVariant>> futures;
+    futures << submit(0, true); // takes the turn, waits
+    QTRY_COMPARE(gates.count(), 1);
+    for (int n = 1; n <= 10; ++n) // held, one batch
+        futures << submit(n, n == 6);
+    QThread::msleep(20);
+    gates.resolve(0, {});        // 1-5 run, 6 waits: half of the held started
+    QTRY_COMPARE(gates.count(), 2);
+    for (int n = 11; n <= 3000; ++n) // held behind 7-10
+        futures << submit(n, false);
+    QThread::msleep(20);
+    gates.resolve(1, {});
+    for (const QFuture<QVariant> &f : futures)
+        QIsle::waitFor(f);
+    QCOMPARE(isle->eval(QStringLiteral(
+                     "for i = 0, 3000 do if order[i + 1] ~= i then return 'at ' .. i .. ': ' .. tostring(order[i + 1]) end end "
+                     "return #order")),
+             QVariant(qlonglong(3001)));
+    QCOMPARE(isle->eval(QStringLiteral("return 1 + 1")), QVariant(qlonglong(2)));
 }
 
 void tst_Async::zeroMeansNoLimit()
