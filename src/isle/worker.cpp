@@ -799,16 +799,19 @@ void Worker::startUp(const std::function<void(lua_State *)> &more)
     lua_pushcfunction(m_L, [](lua_State *L) {
         const Call &call = *static_cast<const Call *>(lua_touserdata(L, 1));
         lua_pop(L, 1);
-        bool outOfMemory = false;
+        // C++ exceptions end here, as Lua errors (raised outside the handler).
+        QByteArray failure;
         try {
             call.self->openLibraries(L);
             if (*call.more)
                 (*call.more)(L);
         } catch (const std::bad_alloc &) {
-            outOfMemory = true; // raised below, outside the handler
+            failure = "not enough memory";
+        } catch (const std::exception &e) {
+            failure = e.what();
         }
-        if (outOfMemory) {
-            lua_pushliteral(L, "not enough memory");
+        if (!failure.isNull()) {
+            lua_pushlstring(L, failure.constData(), std::size_t(failure.size()));
             lua_error(L);
         }
         return 0;

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 struct lua_State;
@@ -99,7 +100,8 @@ private:
     static constexpr std::size_t StartupSmall = 256;
     bool fromStartup(const void *block) const
     {
-        return static_cast<const char *>(block) >= m_startup && static_cast<const char *>(block) < m_startupEnd;
+        const auto at = reinterpret_cast<std::uintptr_t>(block);
+        return at >= reinterpret_cast<std::uintptr_t>(m_startup) && at < reinterpret_cast<std::uintptr_t>(m_startupEnd);
     }
     char *m_startup = nullptr;
     char *m_startupEnd = nullptr;
