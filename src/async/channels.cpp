@@ -178,22 +178,6 @@ bool sendNow(lua_State *L, int ch, Channel *c, int value)
     return false;
 }
 
-// isle.channel([capacity])
-int newChannel(lua_State *L)
-{
-    const lua_Integer capacity = luaL_optinteger(L, 1, 0);
-    luaL_argcheck(L, capacity >= 0, 1, "capacity must be >= 0");
-    auto *c = static_cast<Channel *>(lua_newuserdatauv(L, sizeof(Channel), 2));
-    new (c) Channel;
-    c->capacity = capacity;
-    luaL_setmetatable(L, ChannelType);
-    lua_newtable(L);
-    lua_setiuservalue(L, -2, BufferSlot);
-    lua_newtable(L);
-    lua_setiuservalue(L, -2, MailboxSlot);
-    return 1;
-}
-
 int destroyChannel(lua_State *L)
 {
     static_cast<Channel *>(luaL_checkudata(L, 1, ChannelType))->~Channel();
@@ -440,11 +424,10 @@ int select(lua_State *L)
     return scheduler.yield(L, finishSelect, 0);
 }
 
-} // namespace
-
-void Channels::open(lua_State *L)
+// The channels' metatable, made by the first isle.channel: an isle that
+// never makes one does not hold it (issue 18, row 7f).
+void pushChannelMetatable(lua_State *L)
 {
-    StackGuard guard(L);
     if (luaL_newmetatable(L, ChannelType)) {
         static const luaL_Reg methods[] = {
             {"send", send}, {"recv", recv}, {"try_send", trySend}, {"try_recv", tryRecv},
@@ -457,7 +440,31 @@ void Channels::open(lua_State *L)
         lua_pushliteral(L, "locked");
         lua_setfield(L, -2, "__metatable");
     }
-    lua_pop(L, 1);
+}
+
+// isle.channel([capacity])
+int newChannel(lua_State *L)
+{
+    const lua_Integer capacity = luaL_optinteger(L, 1, 0);
+    luaL_argcheck(L, capacity >= 0, 1, "capacity must be >= 0");
+    pushChannelMetatable(L); // first: a memory error there must not leave a channel without its __gc
+    auto *c = static_cast<Channel *>(lua_newuserdatauv(L, sizeof(Channel), 2));
+    new (c) Channel;
+    c->capacity = capacity;
+    lua_insert(L, -2);
+    lua_setmetatable(L, -2);
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, BufferSlot);
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, MailboxSlot);
+    return 1;
+}
+
+} // namespace
+
+void Channels::open(lua_State *L)
+{
+    StackGuard guard(L);
     if (lua_getglobal(L, "isle") == LUA_TTABLE) {
         lua_pushcfunction(L, newChannel);
         lua_setfield(L, -2, "channel");

@@ -24,19 +24,6 @@ TaskHandle *checkTask(lua_State *L)
 void Worker::openTasks(lua_State *L)
 {
     StackGuard guard(L);
-    if (luaL_newmetatable(L, TaskType)) {
-        static const luaL_Reg methods[] = {
-            {"join", luaJoin},
-            {"cancel", luaCancel},
-            {"done", luaDone},
-            {nullptr, nullptr},
-        };
-        luaL_newlib(L, methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushliteral(L, "locked");
-        lua_setfield(L, -2, "__metatable");
-    }
-    lua_pop(L, 1);
     if (lua_getglobal(L, "isle") == LUA_TTABLE) {
         lua_pushcfunction(L, luaSpawn);
         lua_setfield(L, -2, "spawn");
@@ -56,10 +43,25 @@ int Worker::luaSpawn(lua_State *L)
     RequestFiber *root = rootOf(current);
     const int n = lua_gettop(L); // the function and its arguments
 
-    luaL_checkstack(L, n + 1, "too many arguments");
+    luaL_checkstack(L, n + 2, "too many arguments");
+    // The tasks' metatable, made by the first isle.spawn: an isle that never
+    // spawns a task does not hold it (issue 18, row 7f).
+    if (luaL_newmetatable(L, TaskType)) {
+        static const luaL_Reg methods[] = {
+            {"join", luaJoin},
+            {"cancel", luaCancel},
+            {"done", luaDone},
+            {nullptr, nullptr},
+        };
+        luaL_newlib(L, methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushliteral(L, "locked");
+        lua_setfield(L, -2, "__metatable");
+    }
     auto *handle = static_cast<TaskHandle *>(lua_newuserdatauv(L, sizeof(TaskHandle), 1));
     new (handle) TaskHandle;
-    luaL_setmetatable(L, TaskType);
+    lua_insert(L, -2);
+    lua_setmetatable(L, -2);
 
     TaskFiber *task;
     if (!self->m_idleTasks.empty()) {

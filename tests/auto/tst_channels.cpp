@@ -50,6 +50,17 @@ void tst_Channels::scripts_data()
     QTest::addColumn<QString>("chunk");
     QTest::addColumn<QVariant>("expected");
 
+    // A fresh isle each: the metatables are made by the first channel and
+    // the first task (an idle isle holds neither), whole and locked.
+    QTest::addRow("first channel and first task get their metatables")
+            << "local before = select(2, pcall(isle.select, 5))\n"
+               "local ch = isle.channel(1)\n"
+               "local t = isle.spawn(function() return ch:recv() * 2 end)\n"
+               "ch:send(21)\n"
+               "local after = select(2, pcall(isle.select, 5))\n"
+               "return table.concat({getmetatable(ch), getmetatable(t), tostring(t:join()), tostring(t:done()),\n"
+               "                     ch:len() .. '/' .. ch:cap(), tostring(before == after)}, ' ')"
+            << QVariant(QStringLiteral("locked locked 42 true 0/1 true"));
     QTest::addRow("rendezvous hands values over in order")
             << "local ch = isle.channel()\n"
                "local got = {}\n"
