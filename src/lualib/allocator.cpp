@@ -25,7 +25,7 @@ Allocator::~Allocator()
 
 void Allocator::beginStartup()
 {
-#if !defined(__SANITIZE_ADDRESS__) && !QISLE_CLANG_ASAN // AddressSanitizer sees every block
+#if !QISLE_ASAN // AddressSanitizer sees every block
     if (m_startup)
         return;
     const std::size_t bytes = g_startupBytes.load(std::memory_order_relaxed);
