@@ -444,8 +444,7 @@ std::unique_ptr<Request> QIslePrivate::callRequest(const QString &function, cons
                                                    const QIsleRequestOptions &options)
 {
     auto request = std::make_unique<Request>(Request::Type::Call, options);
-    request->text = function;
-    request->utf8 = function.toUtf8();
+    request->text = function; // in UTF-8 on the Lua thread, when the name changes (Worker::pushFunction)
     // QObjects among the arguments: referenced weakly now, in this thread.
     request->args = holdsNoObjects(args) ? args : ObjectValues::weaken(args);
     return request;

@@ -47,7 +47,7 @@ struct Request
     BlockedCaller caller;
     Type type = Type::Eval;
     QString text;              // chunk (Eval) or function path (Call)
-    QByteArray utf8;           // text in UTF-8, made by the caller's thread
+    QByteArray utf8;           // Eval: the chunk in UTF-8, made by the caller's thread
     QVariantList args;         // Call
     QIsle::ExecFunction fn;    // Exec
     std::chrono::milliseconds timeout{0}; // > 0 own, 0 the isle's, < 0 none; counted from the start

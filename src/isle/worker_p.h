@@ -116,6 +116,7 @@ private:
     static int finishFiberMain(lua_State *L, int status, lua_KContext context);
 
     void drain();
+    void prefetchHeld();
     bool startNext();
     bool slotFree() const; // maxConcurrentRequests lets another request start
     void start(std::unique_ptr<Request> request);
@@ -169,7 +170,7 @@ private:
     // pushFunction: the last plain global name called and its Lua string,
     // kept in the registry (a pipeline calls one name over and over;
     // interning it again costs a hash and a string-table walk).
-    QByteArray m_lastName;
+    QString m_lastName;
     int m_lastNameRef = LUA_NOREF;
 
     // Of the requests taken from the queue, not started yet (held in

@@ -131,6 +131,14 @@ void tst_Call::repeatedNameSeesTheCurrentGlobal()
     // Built at run time, not a literal: the same name in other bytes.
     const QString name = QStringLiteral("f%1").arg(QString());
     QCOMPARE(isle->call(name), QVariant(qlonglong(10)));
+    // A name out of ASCII is compared as given, made into UTF-8 once; a
+    // longer name sharing the last one's start is another name.
+    isle->eval(QStringLiteral("_G['gr\u00f6\u00dfe'] = function() return 4 end ff = function() return 5 end"));
+    QCOMPARE(isle->call(QStringLiteral("gr\u00f6\u00dfe")), QVariant(qlonglong(4)));
+    QCOMPARE(isle->call(QStringLiteral("gr\u00f6\u00dfe")), QVariant(qlonglong(4)));
+    QCOMPARE(isle->call(QStringLiteral("f")), QVariant(qlonglong(10)));
+    QCOMPARE(isle->call(QStringLiteral("ff")), QVariant(qlonglong(5)));
+    QCOMPARE(isle->call(QStringLiteral("f")), QVariant(qlonglong(10)));
     isle->eval(QStringLiteral("f = nil"));
     try {
         isle->call(QStringLiteral("f"));
