@@ -61,6 +61,24 @@ void StopMonitor::activate(StopWatch *watch)
     }
 }
 
+// A batch of results is due: signalled at once, then again after 1, 2, 4,
+// ... polls (at most MaxFlushBackoff apart) while the same batch stays due.
+// Signalled again at all because a signal that finds no request running on
+// the thread arms nothing.
+bool StopMonitor::flushDue(StopWatch &watch, std::int64_t flushAt, std::int64_t now)
+{
+    if (watch.flushSignaled != flushAt) {
+        watch.flushSignaled = flushAt;
+        watch.flushBackoff = 1;
+    } else if (now < watch.flushRepeatAt) {
+        return false;
+    }
+    const std::int64_t poll = std::chrono::nanoseconds(watch.interval).count();
+    watch.flushRepeatAt = now + poll * watch.flushBackoff;
+    watch.flushBackoff = std::min(watch.flushBackoff * 2, MaxFlushBackoff);
+    return true;
+}
+
 void StopMonitor::run()
 {
     using namespace std::chrono;
@@ -72,11 +90,11 @@ void StopMonitor::run()
             if (!watch->active.load(std::memory_order_seq_cst))
                 continue;
             interval = std::min(interval, watch->interval);
-            bool due = watch->stopPending();
+            bool due = watch->stopPending(); // asked every poll until the thread stops
             if (const std::int64_t flushAt = watch->flushAt.load(std::memory_order_relaxed); !due && flushAt) {
                 if (!now)
                     now = steady_clock::now().time_since_epoch().count();
-                due = now >= flushAt;
+                due = now >= flushAt && flushDue(*watch, flushAt, now);
             }
             if (due)
                 watch->signal();

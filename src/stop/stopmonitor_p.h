@@ -32,6 +32,14 @@ struct StopWatch
     // steady_clock nanoseconds from which the thread has results to report
     // (isle.emit's batch): the monitor arms its hook then too. 0: none.
     std::atomic<std::int64_t> flushAt{0};
+    // Monitor thread only: the flushAt it last signalled for, when it may
+    // signal for it again, and after how many polls the next time. A thread
+    // inside one long C function cannot run the hook until it returns, and
+    // each signal interrupts that function's system calls (EINTR): a
+    // signal a poll would be thousands a second.
+    std::int64_t flushSignaled = 0;
+    std::int64_t flushRepeatAt = 0;
+    int flushBackoff = 1;
 
     // Sends the thread the stop signal (StopSignal's handler arms the hook).
     void signal() const;
@@ -40,8 +48,9 @@ struct StopWatch
 // The process's one thread that watches running requests for signal stop
 // mode. It polls only while some isle runs requests (every interval, the
 // shortest of those watched), sleeps otherwise, and signals a Lua thread
-// only when its request must stop, pause or time out. So the Lua threads
-// pay nothing while scripts run; the monitor pays a wake-up an interval.
+// only when its request must stop, pause or time out, or has results to
+// report (flushAt). So the Lua threads pay nothing while scripts run; the
+// monitor pays a wake-up an interval.
 //
 // Every member: any thread.
 class StopMonitor
@@ -59,6 +68,8 @@ public:
 private:
     StopMonitor();
     void run();
+    static bool flushDue(StopWatch &watch, std::int64_t flushAt, std::int64_t now);
+    static constexpr int MaxFlushBackoff = 128; // polls: 32 ms at the default 250 us
 
     std::mutex m_mutex;
     std::condition_variable m_wake;
