@@ -436,7 +436,7 @@ private:
     }
 
     // The key at slot as a map key; fails for anything but a UTF-8 string.
-    QString readStringKey(int slot, int segments, const char **id)
+    QString readStringKey(int slot, int segments, const char **id, bool remember)
     {
         size_t length = 0;
         const char *data = lua_tolstring(m_L, slot, &length);
@@ -451,7 +451,7 @@ private:
         QString text = utf8ToString(data, length, &ok);
         if (!ok)
             fail(segments, QStringLiteral("a table key is not UTF-8 text (\"%1\")").arg(excerpt(data, length)));
-        if (cached) {
+        if (cached && remember) {
             cached->data = data;
             cached->text = text;
         }
@@ -509,7 +509,9 @@ private:
                     ints.emplace_back(key, std::move(value));
             } else if (keyType == LUA_TSTRING) {
                 const char *id = nullptr;
-                QString key = readStringKey(keySlot, segments, &id);
+                // Past a record's size, a map: its keys rarely come again,
+                // and remembering each costs two atomic reference counts.
+                QString key = readStringKey(keySlot, segments, &id, named.size() < MaxRecordKeys);
                 named.append(NamedEntry{id, std::move(key), read(keySlot + 1, segments + 1, &isTable, &h)});
             } else if (keyType == LUA_TNUMBER) {
                 fail(segments, QStringLiteral("a table key is a non-integer number (%1)")
