@@ -108,6 +108,7 @@ private Q_SLOTS:
     void spawnedBeforeColdOnTies();
     void leasedIslesGetNone();
     void loadDropsBeforeFutureFinishes();
+    void oneIsleToChooseTakesAPipeline();
     // requests waiting in the pool
     void waitingRequestsArePendingAndFifo();
     void cancelWaitingFinishesAtOnce();
@@ -329,6 +330,46 @@ void tst_Pool::loadDropsBeforeFutureFinishes()
         QCOMPARE(pool->idleCount(), 1);
         QCOMPARE(f.result(), QVariant(qlonglong(i)));
     }
+}
+
+void tst_Pool::oneIsleToChooseTakesAPipeline()
+{
+    // With one isle to choose from, its finished futures are counted off in
+    // one pass now and then, not at every submission: a pipeline still gets
+    // every answer, the isle counts as busy while it works, and as idle the
+    // moment its last future finished.
+    constexpr int Calls = 3000;
+    auto check = [](QIslePool &pool, int idleWhenDone) {
+        pool.exec([](lua_State *L) {
+            luaL_dostring(L, "function twice(x) return 2 * x end");
+            return QVariant();
+        });
+        QList<QFuture<QVariant>> futures;
+        for (int i = 0; i < Calls; ++i)
+            futures << pool.spawnCall(QStringLiteral("twice"), {i});
+        // Busy while its last request is unfinished (looked at after the
+        // count: then it was unfinished during it too).
+        const int idleMeanwhile = pool.idleCount();
+        if (!futures.last().isFinished())
+            QCOMPARE(idleMeanwhile, idleWhenDone - 1);
+        for (int i = 0; i < Calls; ++i)
+            QCOMPARE(QIsle::waitFor(futures[i]), QVariant(qlonglong(2 * i)));
+        QCOMPARE(pool.idleCount(), idleWhenDone);
+    };
+    auto one = QIslePool::spawn({}, sized(1));
+    check(*one, 1);
+    check(*one, 1);
+    // A pool of two with one isle leased: the other takes them all.
+    auto two = QIslePool::spawn({}, sized(2));
+    QIsleLease lease = two->checkout();
+    QVERIFY(lease);
+    lease->exec([](lua_State *L) {
+        luaL_dostring(L, "function twice(x) return 'leased' end");
+        return QVariant();
+    });
+    check(*two, 1);
+    lease.release();
+    QCOMPARE(two->idleCount(), 2);
 }
 
 void tst_Pool::waitingRequestsArePendingAndFifo()
