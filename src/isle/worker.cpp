@@ -673,13 +673,12 @@ int Worker::pushFunction(lua_State *L, Request &request)
     // cache already; made into UTF-8 here, only when the name changes.
     const QString &name = request.text;
     lua_pushglobaltable(L);
-    if (!name.isEmpty() && m_lastNameRef != LUA_NOREF && name == m_lastName) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, m_lastNameRef);
-        lua_rawget(L, -2);
-        lua_remove(L, -2);
-    } else {
-        const QByteArray path = name.toUtf8();
-        if (!path.isEmpty() && !path.contains('.')) {
+    const bool sameName = !name.isEmpty() && m_lastNameRef != LUA_NOREF && name == m_lastName;
+    const QByteArray path = sameName ? QByteArray() : name.toUtf8();
+    if (sameName || (!path.isEmpty() && !path.contains('.'))) {
+        if (sameName) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, m_lastNameRef);
+        } else {
             lua_pushlstring(L, path.constData(), size_t(path.size()));
             lua_pushvalue(L, -1);
             if (m_lastNameRef == LUA_NOREF)
@@ -688,20 +687,20 @@ int Worker::pushFunction(lua_State *L, Request &request)
                 lua_rawseti(L, LUA_REGISTRYINDEX, m_lastNameRef);
             // A deep copy: freed here, not where the caller made it.
             m_lastName = QString(name.constData(), name.size());
+        }
+        lua_rawget(L, -2);
+        lua_remove(L, -2);
+    } else {
+        for (qsizetype start = 0; start <= path.size();) {
+            qsizetype end = path.indexOf('.', start);
+            if (end < 0)
+                end = path.size();
+            if (!lua_istable(L, -1) || end == start)
+                raise(L, QIsleError::Kind::NotFound, QStringLiteral("no function '%1'").arg(request.text));
+            lua_pushlstring(L, path.constData() + start, size_t(end - start));
             lua_rawget(L, -2);
             lua_remove(L, -2);
-        } else {
-            for (qsizetype start = 0; start <= path.size();) {
-                qsizetype end = path.indexOf('.', start);
-                if (end < 0)
-                    end = path.size();
-                if (!lua_istable(L, -1) || end == start)
-                    raise(L, QIsleError::Kind::NotFound, QStringLiteral("no function '%1'").arg(request.text));
-                lua_pushlstring(L, path.constData() + start, size_t(end - start));
-                lua_rawget(L, -2);
-                lua_remove(L, -2);
-                start = end + 1;
-            }
+            start = end + 1;
         }
     }
     bool callable = lua_isfunction(L, -1);
