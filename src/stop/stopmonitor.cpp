@@ -83,6 +83,8 @@ void StopMonitor::run()
 {
     using namespace std::chrono;
     std::unique_lock lock(m_mutex);
+    microseconds lastInterval{};
+    int linger = 0;
     for (;;) {
         microseconds interval = microseconds::max();
         std::int64_t now = 0;
@@ -98,6 +100,14 @@ void StopMonitor::run()
             }
             if (due)
                 watch->signal();
+        }
+        if (interval != microseconds::max()) {
+            lastInterval = interval;
+            linger = LingerPolls;
+        } else if (linger > 0) {
+            // Nothing runs just now: a few polls more (LingerPolls) before sleeping.
+            --linger;
+            interval = lastInterval;
         }
         if (interval == microseconds::max()) {
             // Nothing runs: sleep until a thread starts requests.

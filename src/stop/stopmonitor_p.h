@@ -47,7 +47,8 @@ struct StopWatch
 
 // The process's one thread that watches running requests for signal stop
 // mode. It polls only while some isle runs requests (every interval, the
-// shortest of those watched), sleeps otherwise, and signals a Lua thread
+// shortest of those watched) and for LingerPolls after, sleeps otherwise,
+// and signals a Lua thread
 // only when its request must stop, pause or time out, or has results to
 // report (flushAt). So the Lua threads pay nothing while scripts run; the
 // monitor pays a wake-up an interval.
@@ -70,6 +71,9 @@ private:
     void run();
     static bool flushDue(StopWatch &watch, std::int64_t flushAt, std::int64_t now);
     static constexpr int MaxFlushBackoff = 128; // polls: 32 ms at the default 250 us
+    // Idle polls before sleeping: waking the monitor is a futex wake on the
+    // Lua thread's path, and another thread to schedule, per request.
+    static constexpr int LingerPolls = 40;      // 10 ms at the default 250 us
 
     std::mutex m_mutex;
     std::condition_variable m_wake;
