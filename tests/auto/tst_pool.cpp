@@ -109,6 +109,7 @@ private Q_SLOTS:
     void leasedIslesGetNone();
     void loadDropsBeforeFutureFinishes();
     void oneIsleToChooseTakesAPipeline();
+    void loadCountsEveryWayARequestEnds();
     // requests waiting in the pool
     void waitingRequestsArePendingAndFifo();
     void cancelWaitingFinishesAtOnce();
@@ -334,10 +335,9 @@ void tst_Pool::loadDropsBeforeFutureFinishes()
 
 void tst_Pool::oneIsleToChooseTakesAPipeline()
 {
-    // With one isle to choose from, its finished futures are counted off in
-    // one pass now and then, not at every submission: a pipeline still gets
-    // every answer, the isle counts as busy while it works, and as idle the
-    // moment its last future finished.
+    // With one isle to choose from: a pipeline gets every answer, the isle
+    // counts as busy while it works, and as idle the moment its last future
+    // finished.
     constexpr int Calls = 3000;
     auto check = [](QIslePool &pool, int idleWhenDone) {
         pool.exec([](lua_State *L) {
@@ -370,6 +370,55 @@ void tst_Pool::oneIsleToChooseTakesAPipeline()
     check(*two, 1);
     lease.release();
     QCOMPARE(two->idleCount(), 2);
+}
+
+void tst_Pool::loadCountsEveryWayARequestEnds()
+{
+    // The isle counts the pool's requests itself: each must give its count
+    // back however it ends -- refused, canceled before it ran, failed, or
+    // finished out of order -- or the pool would think the isle busy forever.
+    QIslePoolOptions options = sized(1);
+    options.isle.maxPending = 4;
+    options.isle.maxConcurrentRequests = 0; // requests finish in any order
+    auto pool = QIslePool::spawn({}, options);
+    std::atomic<bool> entered{false};
+    std::atomic<bool> release{false};
+    pool->registerFunction(QStringLiteral("held"), [&](const QVariantList &) {
+        entered = true;
+        for (int i = 0; i < 10000 && !release.load(); ++i) // bounded: 10 s
+            QThread::msleep(1);
+        return QVariant(1);
+    });
+    QFuture<QVariant> running = pool->spawnEval(QStringLiteral("return held()"));
+    QTRY_VERIFY(entered.load()); // the Lua thread is inside it: nothing else is taken
+    QCOMPARE(pool->idleCount(), 0);
+    // Queued behind it, then refused: the queue holds maxPending.
+    QList<QFuture<QVariant>> queued;
+    for (int i = 0; i < 4; ++i)
+        queued.append(pool->spawnEval(QStringLiteral("return %1").arg(i)));
+    QFuture<QVariant> refused = pool->spawnEval(QStringLiteral("return 'no room'"));
+    QCOMPARE(failureOf(refused), QIsleError::Kind::Busy);
+    // Canceled while queued, and one that fails.
+    queued[0].cancel();
+    queued[1].cancel();
+    release = true;
+    QCOMPARE(QIsle::waitFor(running), QVariant(1));
+    QCOMPARE(failureOf(queued[0]), QIsleError::Kind::Cancelled);
+    QCOMPARE(failureOf(queued[1]), QIsleError::Kind::Cancelled);
+    QCOMPARE(QIsle::waitFor(queued[2]), QVariant(2LL));
+    QCOMPARE(QIsle::waitFor(queued[3]), QVariant(3LL));
+    QCOMPARE(pool->idleCount(), 1);
+    QFuture<QVariant> failed = pool->spawnEval(QStringLiteral("error('boom')"));
+    QCOMPARE(failureOf(failed), QIsleError::Kind::Runtime);
+    QCOMPARE(pool->idleCount(), 1);
+    // Out of order: a sleeper started first ends last.
+    QFuture<QVariant> slow = pool->spawnEval(QStringLiteral("isle.sleep(200) return 'slow'"));
+    QFuture<QVariant> fast = pool->spawnEval(QStringLiteral("return 'fast'"));
+    QCOMPARE(QIsle::waitFor(fast), QVariant(QStringLiteral("fast")));
+    QVERIFY(!slow.isFinished());
+    QCOMPARE(pool->idleCount(), 0);
+    QCOMPARE(QIsle::waitFor(slow), QVariant(QStringLiteral("slow")));
+    QCOMPARE(pool->idleCount(), 1);
 }
 
 void tst_Pool::waitingRequestsArePendingAndFifo()
