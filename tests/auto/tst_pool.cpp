@@ -374,9 +374,9 @@ void tst_Pool::oneIsleToChooseTakesAPipeline()
 
 void tst_Pool::loadCountsEveryWayARequestEnds()
 {
-    // The isle counts the pool's requests itself: each must give its count
-    // back however it ends -- refused, canceled before it ran, failed, or
-    // finished out of order -- or the pool would think the isle busy forever.
+    // However a request ends -- refused, canceled before it ran, failed, or
+    // finished out of order -- it stops counting towards its isle's load,
+    // or the pool would think the isle busy forever.
     QIslePoolOptions options = sized(1);
     options.isle.maxPending = 4;
     options.isle.maxConcurrentRequests = 0; // requests finish in any order
@@ -412,7 +412,7 @@ void tst_Pool::loadCountsEveryWayARequestEnds()
     QCOMPARE(failureOf(failed), QIsleError::Kind::Runtime);
     QCOMPARE(pool->idleCount(), 1);
     // Out of order: a sleeper started first ends last.
-    QFuture<QVariant> slow = pool->spawnEval(QStringLiteral("isle.sleep(200) return 'slow'"));
+    QFuture<QVariant> slow = pool->spawnEval(QStringLiteral("isle.sleep(1000) return 'slow'"));
     QFuture<QVariant> fast = pool->spawnEval(QStringLiteral("return 'fast'"));
     QCOMPARE(QIsle::waitFor(fast), QVariant(QStringLiteral("fast")));
     QVERIFY(!slow.isFinished());
