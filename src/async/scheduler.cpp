@@ -6,6 +6,7 @@
 #include "stop/stopcontrol_p.h"
 
 #include <QtCore/QCoreApplication>
+#include <QtCore/QMutexLocker>
 
 #include <algorithm>
 
@@ -253,12 +254,19 @@ void Scheduler::clearWait()
 
 void Scheduler::readOutcome(const QFuture<QVariant> &future, WaitState &wait)
 {
-    QFuture<QVariant> f = future;
-    if (f.isResultReadyAt(0)) { // the common case: no exception to look for
-        wait.outcome = WaitState::Outcome::Value;
-        wait.value = f.resultAt(0);
-        return;
+    {
+        // The common case, a result and no exception: one look under the
+        // future's lock, where isResultReadyAt + resultAt take two and copy
+        // after letting go of it (isle/futurestore_p.h says why that matters).
+        const QFutureInterfaceBase state = QFutureInterfaceBase::get(future);
+        QMutexLocker lock(&state.mutex());
+        if (!state.hasException() && state.resultStoreBase().contains(0)) {
+            wait.outcome = WaitState::Outcome::Value;
+            wait.value = state.resultStoreBase().resultAt(0).value<QVariant>();
+            return;
+        }
     }
+    QFuture<QVariant> f = future;
     try {
         f.waitForFinished(); // finished already: rethrows a stored exception
     } catch (const QIsleError &e) {

@@ -156,7 +156,7 @@ int finishAwait(lua_State *L, int, lua_KContext)
 
 // The script waits for future: yields up to the worker where it can; a
 // finished future needs no wait and works anywhere.
-int awaitFuture(lua_State *L, QFuture<QVariant> future)
+int awaitFuture(lua_State *L, QFuture<QVariant> &future)
 {
     if (future.isFinished()) {
         WaitState wait;
@@ -302,13 +302,14 @@ int callAsyncHost(lua_State *L)
     auto *fn = static_cast<QIsle::AsyncHostFunction *>(lua_touserdata(L, lua_upvalueindex(1)));
     Worker *worker = Worker::from(L);
     worker->stopControl().flushResults(); // as callHost
-    QFuture<QVariant> future;
-    {
+    // Made by the host call itself: a default QFuture would allocate Qt's
+    // shared state only to drop it (perf: a third of 12f's time).
+    QFuture<QVariant> future = [&] {
         ActiveScope scope(worker, L);
         const QVariantList args = readArguments(L, worker);
-        future = invokeHost<QFuture<QVariant>>(L, worker, [&] { return (*fn)(args); });
-    }
-    return awaitFuture(L, std::move(future));
+        return invokeHost<QFuture<QVariant>>(L, worker, [&] { return (*fn)(args); });
+    }();
+    return awaitFuture(L, future);
 }
 
 int destroyHostFunction(lua_State *L)
@@ -409,5 +410,5 @@ void IsleLib::registerAsyncHostFunction(lua_State *L, const QString &name, QIsle
 
 int IsleLib::await(lua_State *L, QFuture<QVariant> future)
 {
-    return awaitFuture(L, std::move(future));
+    return awaitFuture(L, future);
 }
