@@ -217,7 +217,7 @@ QVariant QIslePoolPrivate::block(Block &&blockFn, Fn &&submitFn)
     // destructor.
     QIsle *isle = nullptr;
     PoolSlot *slot = nullptr;
-    QFuture<QVariant> held;
+    std::optional<QFuture<QVariant>> held; // a default QFuture allocates Qt's shared state
     {
         Lock lock(mutex);
         // On one of our Lua threads: that isle runs it inline, nested (and
@@ -241,7 +241,7 @@ QVariant QIslePoolPrivate::block(Block &&blockFn, Fn &&submitFn)
         }
     }
     if (!isle)
-        return waitHeld(held, *relay);
+        return waitHeld(std::move(*held), *relay);
     if (!slot)
         return blockFn(*isle);
     // The load drops once the call returned, whatever it returned.
