@@ -116,6 +116,8 @@ private Q_SLOTS:
     // Async host functions.
     void readyFutureNeedsNoWait();
     void readyFutureWorksAnywhere();
+    void readyFutureOutcomes_data();
+    void readyFutureOutcomes();
     void pendingFutureIsAwaited();
     void futureWithoutResultGivesNil();
     void failedFuture_data();
@@ -247,6 +249,52 @@ void tst_Async::readyFutureNeedsNoWait()
     QCOMPARE(isle->eval(QStringLiteral("return ready(21)")), QVariant(qlonglong(42)));
     isle->registerAsyncFunction(QStringLiteral("app.ready"), [](const QVariantList &) { return readyFuture(QStringLiteral("x")); });
     QCOMPARE(isle->eval(QStringLiteral("return app.ready()")), QVariant(QStringLiteral("x")));
+}
+
+void tst_Async::readyFutureOutcomes_data()
+{
+    QTest::addColumn<int>("which");
+    QTest::addColumn<QString>("expected");
+    QTest::addRow("value") << 0 << QStringLiteral("true:42");
+    QTest::addRow("no result: nil") << 1 << QStringLiteral("true:nil");
+    QTest::addRow("failed") << 2 << QStringLiteral("false:disk on fire");
+    QTest::addRow("canceled") << 3 << QStringLiteral("false:the awaited future was canceled");
+    QTest::addRow("value, then canceled") << 4 << QStringLiteral("true:42");
+    QTest::addRow("several results: the first") << 5 << QStringLiteral("true:42");
+}
+
+// A future finished before the script awaits it is read at once, without
+// a wait: every outcome as a pending one would give.
+void tst_Async::readyFutureOutcomes()
+{
+    QFETCH(int, which);
+    QFETCH(QString, expected);
+    auto isle = QIsle::spawn();
+    isle->registerAsyncFunction(QStringLiteral("ready"), [which](const QVariantList &) {
+        QPromise<QVariant> promise;
+        promise.start();
+        switch (which) {
+        case 0: promise.addResult(QVariant(qlonglong(42))); break;
+        case 1: break;
+        case 2: promise.setException(QIsleError(QIsleError::Kind::Runtime, QStringLiteral("disk on fire"))); break;
+        case 3: promise.future().cancel(); break;
+        case 4: promise.addResult(QVariant(qlonglong(42))); break;
+        case 5:
+            promise.addResult(QVariant(qlonglong(42)));
+            promise.addResult(QVariant(qlonglong(7)));
+            break;
+        }
+        promise.finish();
+        QFuture<QVariant> future = promise.future();
+        if (which == 4)
+            future.cancel(); // after it finished
+        return future;
+    });
+    const QString text = isle->eval(QStringLiteral("local ok, v = pcall(ready)\n"
+                                                   "if not ok then v = tostring(v):gsub('^.-: ', '') end\n"
+                                                   "return tostring(ok) .. ':' .. tostring(v)"))
+                                 .toString();
+    QCOMPARE(text, expected);
 }
 
 void tst_Async::readyFutureWorksAnywhere()
