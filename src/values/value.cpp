@@ -340,10 +340,13 @@ qsizetype encodeUtf8(const QChar *p, qsizetype n, char *out)
 
 // A string key and its value, in the order lua_next gave them. id: the key's
 // Lua string (interned when short): the same id, the same text, while the
-// value is converted (the root keeps every key alive).
+// value is converted (the root keeps every key alive). key stays null while
+// the key's text is in the reader's cache: a record of a known shape needs
+// only the ids (Reader::fillKeys makes the rest).
 struct NamedEntry
 {
     const char *id;
+    size_t length;
     QString key;
     QVariant value;
 };
@@ -396,6 +399,8 @@ public:
     }
 
 private:
+    using NamedEntries = QVarLengthArray<NamedEntry, 8>;
+
     struct CachedString
     {
         const char *data = nullptr;
@@ -418,10 +423,13 @@ private:
         // Short strings are interned by Lua and no string is freed while the
         // value is converted (the root keeps it alive), so the same pointer
         // means the same text: a row's keys are decoded once, not per row.
+        // A value's text is kept the second time its string is seen: a
+        // column of distinct names would otherwise swap a shared text in and
+        // out of the cache (two atomic reference counts) on every row.
         CachedString *slot = nullptr;
         if (m_cache && length <= CacheMaxLength) {
             slot = &m_cache[hashSlot(data, 0, CacheBits)];
-            if (slot->data == data)
+            if (slot->data == data && !slot->text.isNull())
                 return QVariant(slot->text);
         }
         bool ok = false;
@@ -429,28 +437,33 @@ private:
         if (!ok)
             return QVariant(QByteArray(data, qsizetype(length)));
         if (slot) {
-            slot->data = data;
-            slot->text = text;
+            if (slot->data == data) {
+                slot->text = text;
+            } else {
+                slot->data = data;
+                if (!slot->text.isNull())
+                    slot->text = QString();
+            }
         }
         return QVariant(std::move(text));
     }
 
     // The key at slot as a map key; fails for anything but a UTF-8 string.
-    QString readStringKey(int slot, int segments, const char **id, bool remember)
+    // Null when the text is in the cache (see NamedEntry).
+    QString readStringKey(int slot, int segments, const char **id, size_t *length, bool remember)
     {
-        size_t length = 0;
-        const char *data = lua_tolstring(m_L, slot, &length);
+        const char *data = lua_tolstring(m_L, slot, length);
         *id = data;
         CachedString *cached = nullptr;
-        if (length <= CacheMaxLength) {
+        if (*length <= CacheMaxLength) {
             cached = &m_cache[hashSlot(data, 0, CacheBits)];
-            if (cached->data == data)
-                return cached->text;
+            if (cached->data == data && !cached->text.isNull())
+                return QString();
         }
         bool ok = false;
-        QString text = utf8ToString(data, length, &ok);
+        QString text = utf8ToString(data, *length, &ok);
         if (!ok)
-            fail(segments, QStringLiteral("a table key is not UTF-8 text (\"%1\")").arg(excerpt(data, length)));
+            fail(segments, QStringLiteral("a table key is not UTF-8 text (\"%1\")").arg(excerpt(data, *length)));
         if (cached && remember) {
             cached->data = data;
             cached->text = text;
@@ -458,7 +471,27 @@ private:
         return text;
     }
 
-    QVariant readTable(int index, int segments, int *height)
+    // Every entry's key text, from the cache while it still holds it, else
+    // decoded again (it was valid UTF-8 when it was read).
+    void fillKeys(NamedEntries &named)
+    {
+        for (NamedEntry &entry : named) {
+            if (!entry.key.isNull())
+                continue;
+            const CachedString &cached = m_cache[hashSlot(entry.id, 0, CacheBits)];
+            if (cached.data == entry.id && !cached.text.isNull()) {
+                entry.key = cached.text;
+            } else {
+                bool ok = false;
+                entry.key = utf8ToString(entry.id, entry.length, &ok);
+                Q_ASSERT(ok);
+            }
+        }
+    }
+
+    // Not inlined into read(): its frame (the entries, their scratch) would
+    // be set up for every scalar read too.
+    Q_NEVER_INLINE QVariant readTable(int index, int segments, int *height)
     {
         lua_State *L = m_L;
         if (segments >= MaxDepth)
@@ -509,10 +542,11 @@ private:
                     ints.emplace_back(key, std::move(value));
             } else if (keyType == LUA_TSTRING) {
                 const char *id = nullptr;
+                size_t length = 0;
                 // Past a record's size, a map: its keys rarely come again,
                 // and remembering each costs two atomic reference counts.
-                QString key = readStringKey(keySlot, segments, &id, named.size() < MaxRecordKeys);
-                named.append(NamedEntry{id, std::move(key), read(keySlot + 1, segments + 1, &isTable, &h)});
+                QString key = readStringKey(keySlot, segments, &id, &length, named.size() < MaxRecordKeys);
+                named.append(NamedEntry{id, length, std::move(key), read(keySlot + 1, segments + 1, &isTable, &h)});
             } else if (keyType == LUA_TNUMBER) {
                 fail(segments, QStringLiteral("a table key is a non-integer number (%1)")
                                        .arg(QString::number(lua_tonumber(L, keySlot), 'g', 17)));
@@ -534,6 +568,7 @@ private:
             result = QVariant(namedMap(named)); // a record: a few string keys only
         } else if (list.isEmpty() && ints.empty()) {
             // String keys only, sorted first: the tree is built at its end.
+            fillKeys(named);
             result = QVariant(QVariantMap(sortedMap(named, sortedOrder(named, m_order))));
         } else if (named.isEmpty() && isRestOfSequence(ints, list.size())) {
             const qsizetype prefix = list.size();
@@ -544,6 +579,7 @@ private:
         } else {
             // Integer keys become decimal strings; one that collides with a
             // string key would lose a value: an error, not a silent pick.
+            fillKeys(named);
             std::map<QString, QVariant> strings = sortedMap(named, sortedOrder(named, m_order));
             const auto addInteger = [&](lua_Integer key, QVariant &&value) {
                 QString name = QString::number(key);
@@ -574,8 +610,6 @@ private:
         std::optional<QVariantMap> map; // its keys, null values; once the shape repeats
         bool recent = false;            // the way of its set used last
     };
-
-    using NamedEntries = QVarLengthArray<NamedEntry, 8>;
 
     // The entries' indices sorted by key (QString's order: UTF-16 code
     // units, then length), into order (its capacity reused). Sorted by
@@ -731,6 +765,7 @@ private:
         ways[way ^ 1].recent = false;
         Shape &shape = ways[way];
         if (!known) {
+            fillKeys(named);
             shape.ids.resize(n);
             for (std::size_t i = 0; i < n; ++i)
                 shape.ids[i] = named[qsizetype(i)].id;
@@ -739,6 +774,7 @@ private:
             return QVariantMap(sortedMap(named, shape.order));
         }
         if (!shape.map) {
+            fillKeys(named);
             std::map<QString, QVariant> keys;
             for (int i : shape.order)
                 keys.emplace_hint(keys.end(), named[i].key, QVariant());

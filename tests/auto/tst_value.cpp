@@ -457,6 +457,25 @@ void tst_Value::luaToVariant_data()
         QTest::addRow("records of many shapes") << lua << QVariant(expected);
     }
     {
+        // Keys the reader found in its cache, then lost from it to the many
+        // string values read after them (300 a record), in records of a new
+        // shape each (their key texts are needed); values that are keys'
+        // strings too, and values seen twice.
+        QString lua = u"(function() local r = {} for i = 1, 40 do "
+                      "local pad = {} for j = 1, 300 do pad[j] = 's' .. i .. '_' .. j end "
+                      "local t = {alpha = 'v' .. i, beta = 'alpha', gamma = 'v' .. i, pad = pad} "
+                      "t['k' .. i] = i r[i] = t end return r end)()"_s;
+        QVariantList expected;
+        for (int i = 1; i <= 40; ++i) {
+            QVariantList pad;
+            for (int j = 1; j <= 300; ++j)
+                pad << u"s%1_%2"_s.arg(i).arg(j);
+            expected << map({{u"alpha"_s, u"v%1"_s.arg(i)}, {u"beta"_s, u"alpha"_s}, {u"gamma"_s, u"v%1"_s.arg(i)},
+                             {u"pad"_s, pad}, {u"k%1"_s.arg(i), qlonglong(i)}});
+        }
+        QTest::addRow("keys pushed out of the reader's cache") << lua << QVariant(expected);
+    }
+    {
         // Tables of tables, each reached twice (converted once, remembered).
         QString lua = u"(function() local r = {} for i = 1, 50 do local s = {{i}, {n = i}} r[#r + 1] = s "
                       "r[#r + 1] = s end return r end)()"_s;
