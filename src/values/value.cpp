@@ -53,59 +53,84 @@ inline std::size_t hashSlot(const void *pointer, std::size_t extra, int bits)
     return std::size_t((x * 0x9E3779B97F4A7C15ull) >> (64 - bits));
 }
 
-// Pointers seen: open addressing, at most half full (a lookup per container
-// written must cost less than QSet's).
-class PointerSet
+// Pointers seen, each with its number (0, 1, 2, ... in the order inserted):
+// open addressing, at most half full. Most lookups are of pointers not there
+// (every container converted is looked up, few are seen twice), and in a
+// big table each one is a cache miss: a filter of 2^16 bits (8 KiB) answers
+// most of them first.
+class PointerIndex
 {
 public:
     bool isEmpty() const { return m_count == 0; }
 
-    bool contains(const void *pointer) const
+    // The pointer's number, or -1.
+    qsizetype indexOf(const void *pointer) const
     {
-        if (m_count == 0)
-            return false;
+        if (m_count == 0 || !mayHold(pointer))
+            return -1;
         for (std::size_t i = hashSlot(pointer, 0, m_bits);; i = (i + 1) & mask()) {
-            if (m_slots[i] == pointer)
-                return true;
-            if (!m_slots[i])
-                return false;
+            if (m_slots[i].pointer == pointer)
+                return qsizetype(m_slots[i].index);
+            if (!m_slots[i].pointer)
+                return -1;
         }
     }
 
-    // pointer: not null.
-    void insert(const void *pointer)
+    // pointer: not null, not inserted yet. Returns its number.
+    qsizetype insert(const void *pointer)
     {
-        if (contains(pointer))
-            return;
         if (2 * (m_count + 1) > m_slots.size())
             grow();
-        place(pointer);
-        ++m_count;
+        place(Slot{pointer, m_count});
+        const std::size_t bit = filterBit(pointer);
+        m_filter[bit / 64] |= std::uint64_t(1) << (bit % 64);
+        return qsizetype(m_count++);
     }
 
 private:
+    struct Slot
+    {
+        const void *pointer;
+        std::size_t index;
+    };
+    static constexpr int FilterBits = 16;
+
+    // Middle bits of the scrambled pointer: the table's slot takes the
+    // highest, and the lowest repeat (aligned pointers times an odd number).
+    static std::size_t filterBit(const void *pointer)
+    {
+        return (hashSlot(pointer, 0, 64) >> 32) & ((std::size_t(1) << FilterBits) - 1);
+    }
+    bool mayHold(const void *pointer) const
+    {
+        const std::size_t bit = filterBit(pointer);
+        return m_filter[bit / 64] & (std::uint64_t(1) << (bit % 64));
+    }
     std::size_t mask() const { return m_slots.size() - 1; }
 
-    void place(const void *pointer)
+    void place(Slot slot)
     {
-        std::size_t i = hashSlot(pointer, 0, m_bits);
-        while (m_slots[i])
+        std::size_t i = hashSlot(slot.pointer, 0, m_bits);
+        while (m_slots[i].pointer)
             i = (i + 1) & mask();
-        m_slots[i] = pointer;
+        m_slots[i] = slot;
     }
 
     void grow()
     {
+        if (m_slots.empty())
+            m_filter.assign(std::size_t(1) << (FilterBits - 6), 0);
         m_bits = m_slots.empty() ? 3 : m_bits + 1;
-        std::vector<const void *> old(std::size_t(1) << m_bits, nullptr);
+        std::vector<Slot> old(std::size_t(1) << m_bits, Slot{nullptr, 0});
         old.swap(m_slots); // old: the slots so far
-        for (const void *pointer : old) {
-            if (pointer)
-                place(pointer);
+        for (const Slot &slot : old) {
+            if (slot.pointer)
+                place(slot);
         }
     }
 
-    std::vector<const void *> m_slots; // a power of two
+    std::vector<Slot> m_slots; // a power of two
+    std::vector<std::uint64_t> m_filter;
     std::size_t m_count = 0;
     int m_bits = 0;
 };
@@ -501,9 +526,10 @@ private:
             if (m_visiting[i] == identity)
                 fail(segments, QStringLiteral("a cycle back to %1").arg(pathText(i)));
         }
-        if (m_memo && !m_memo->isEmpty()) {
-            const auto it = m_memo->constFind(identity);
-            if (it != m_memo->cend()) {
+        if (!m_memoIndex.isEmpty()) {
+            const qsizetype memo = m_memoIndex.indexOf(identity);
+            if (memo >= 0) {
+                const Memo *it = &m_memos[std::size_t(memo)];
                 if (segments + it->height > MaxDepth)
                     fail(segments, QStringLiteral("tables nested deeper than %1").arg(MaxDepth));
                 *height = it->height;
@@ -596,9 +622,8 @@ private:
         // A table of tables that shows up again (a DAG) is converted once:
         // QVariant's implicit sharing keeps the result as small as the input.
         if (nested) {
-            if (!m_memo)
-                m_memo = std::make_unique<QHash<const void *, Memo>>();
-            m_memo->insert(identity, Memo{result, *height});
+            m_memoIndex.insert(identity); // numbered as m_memos
+            m_memos.push_back(Memo{result, *height});
         }
         return result;
     }
@@ -830,7 +855,8 @@ private:
     lua_State *m_L;
     const QString &m_where;
     std::unique_ptr<CachedString[]> m_cache;          // made with the first table
-    std::unique_ptr<QHash<const void *, Memo>> m_memo; // tables of tables done
+    PointerIndex m_memoIndex;                         // tables of tables done
+    std::vector<Memo> m_memos;                        // their values, by number
     static constexpr int ShapeSetBits = 4;
     static constexpr int ShapeSets = 1 << ShapeSetBits; // of two ways each
     static constexpr qsizetype MaxRecordKeys = 32;     // more string keys: a map, not a record
@@ -1106,7 +1132,7 @@ private:
     {
         SharedScope(Writer *w, const void *id) : writer(w), id(id)
         {
-            repeat = id && !w->m_done.isEmpty() && w->m_done.contains(id);
+            repeat = id && w->m_done.indexOf(id) >= 0;
             if (repeat)
                 ++w->m_repeating;
         }
@@ -1114,7 +1140,7 @@ private:
         {
             if (repeat)
                 --writer->m_repeating;
-            else if (id && nested)
+            else if (id && nested && writer->m_done.indexOf(id) < 0)
                 writer->m_done.insert(id);
         }
         Writer *writer;
@@ -1327,7 +1353,7 @@ private:
     int m_keyCache = 0;                    // stack slot of the key cache; 0: none
     std::unique_ptr<CachedKey[]> m_keys;   // what m_keyCache's slots hold, this push
     Segment m_segments[MaxDepth];
-    PointerSet m_done;         // shared containers of containers written once
+    PointerIndex m_done;       // shared containers of containers written once
     int m_repeating = 0;       // > 0: writing one of them again
     qint64 m_distinct = 0;
     qint64 m_repeated = 0;
