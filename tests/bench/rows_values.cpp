@@ -282,25 +282,29 @@ void measure(Bench::Table &table, QIsle &isle, const Shape &shape, const Source 
                              QStringLiteral("std::map emplace_hint, keys shared and in order, a QString per string value")));
 }
 
-// glibc gives the top of its heap back to the system once more than 128 KiB
-// of it is free: after each run's result is destroyed and Lua's garbage
-// collected, the next run touches those pages again. On this VM those page
-// faults made a nested read take up to 3x its time (1,500-2,600 faults a
-// run), and the walk it is compared with allocates nothing. These rows
-// measure conversion, so trimming is off while they run.
-struct HeapTrimOff
+// glibc gives the top of its heap back to the system once enough of it is
+// free: after each run's result is destroyed and Lua's garbage collected,
+// the next run touches those pages again. On this VM those page faults made
+// a nested read take up to 3x its time (1,500-2,600 faults a run), and the
+// walk it is compared with allocates nothing. These rows measure
+// conversion, so trimming is off. Setting it also ends glibc's sliding
+// mmap threshold, which would leave every big block of Lua's (a table's
+// hash part) to a fresh mmap, faulted in on each run: it is raised to
+// glibc's own maximum. Neither is undone (glibc cannot go back to sliding),
+// so this group runs last (main.cpp).
+void turnHeapTrimmingOff()
 {
 #if defined(__GLIBC__)
-    HeapTrimOff() { mallopt(M_TRIM_THRESHOLD, 1 << 30); }
-    ~HeapTrimOff() { mallopt(M_TRIM_THRESHOLD, 128 * 1024); } // glibc's default
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024); // DEFAULT_MMAP_THRESHOLD_MAX on 64-bit
 #endif
-};
+}
 
 } // namespace
 
 void values(Bench::Table &table)
 {
-    const HeapTrimOff trimOff;
+    turnHeapTrimmingOff();
     auto isle = QIsle::spawn([](lua_State *L) {
         luaL_dostring(L,
                       "rows = {} for i = 1, 10000 do "
