@@ -893,10 +893,14 @@ class Writer
 public:
     Writer(lua_State *L, const QString &where) : m_L(L), m_where(where) { }
 
-    void push(const QVariant &v, int segments)
+    void push(const QVariant &v, int segments) { push(v, v.typeId(), segments); }
+
+    // typeId: v's, which containers have already asked for (typeId() is a
+    // call into Qt, not an inline read).
+    void push(const QVariant &v, int typeId, int segments)
     {
         lua_State *L = m_L;
-        switch (v.typeId()) {
+        switch (typeId) {
         case QMetaType::UnknownType:
         case QMetaType::Nullptr:
             lua_pushnil(L);
@@ -1161,8 +1165,9 @@ private:
             const QVariant &item = items[i];
             m_segments[segments] = Segment{nullptr, i + 1};
             count(segments + 1);
-            nested |= isContainerType(item.typeId());
-            push(item, segments + 1);
+            const int typeId = item.typeId();
+            nested |= isContainerType(typeId);
+            push(item, typeId, segments + 1);
             lua_rawseti(L, -2, lua_Integer(i + 1));
         }
         shared.done(nested);
@@ -1193,8 +1198,9 @@ private:
             m_segments[segments] = Segment{&it.key(), 0};
             count(segments + 1);
             pushKey(it.key(), segments + 1);
-            nested |= isContainerType(it.value().typeId());
-            push(it.value(), segments + 1);
+            const int typeId = it.value().typeId();
+            nested |= isContainerType(typeId);
+            push(it.value(), typeId, segments + 1);
             lua_rawset(L, -3);
         }
         shared.done(nested);
