@@ -56,8 +56,9 @@ inline std::size_t hashSlot(const void *pointer, std::size_t extra, int bits)
 // Pointers seen, each with its number (0, 1, 2, ... in the order inserted):
 // open addressing, at most half full. Most lookups are of pointers not there
 // (every container converted is looked up, few are seen twice), and in a
-// big table each one is a cache miss: a filter of 2^16 bits (8 KiB) answers
-// most of them first.
+// big table each one is a cache miss: past 512 pointers a filter of 2^16
+// bits (8 KiB) answers most of them first. Small values (a call's
+// arguments) never pay for the filter.
 class PointerIndex
 {
 public:
@@ -82,8 +83,8 @@ public:
         if (2 * (m_count + 1) > m_slots.size())
             grow();
         place(Slot{pointer, m_count});
-        const std::size_t bit = filterBit(pointer);
-        m_filter[bit / 64] |= std::uint64_t(1) << (bit % 64);
+        if (!m_filter.empty())
+            addToFilter(pointer);
         return qsizetype(m_count++);
     }
 
@@ -94,6 +95,7 @@ private:
         std::size_t index;
     };
     static constexpr int FilterBits = 16;
+    static constexpr int FilterFromBits = 10; // slots: from 513 pointers on
 
     // Middle bits of the scrambled pointer: the table's slot takes the
     // highest, and the lowest repeat (aligned pointers times an odd number).
@@ -103,8 +105,15 @@ private:
     }
     bool mayHold(const void *pointer) const
     {
+        if (m_filter.empty())
+            return true;
         const std::size_t bit = filterBit(pointer);
         return m_filter[bit / 64] & (std::uint64_t(1) << (bit % 64));
+    }
+    void addToFilter(const void *pointer)
+    {
+        const std::size_t bit = filterBit(pointer);
+        m_filter[bit / 64] |= std::uint64_t(1) << (bit % 64);
     }
     std::size_t mask() const { return m_slots.size() - 1; }
 
@@ -118,14 +127,18 @@ private:
 
     void grow()
     {
-        if (m_slots.empty())
-            m_filter.assign(std::size_t(1) << (FilterBits - 6), 0);
         m_bits = m_slots.empty() ? 3 : m_bits + 1;
         std::vector<Slot> old(std::size_t(1) << m_bits, Slot{nullptr, 0});
         old.swap(m_slots); // old: the slots so far
+        const bool filterNow = m_filter.empty() && m_bits >= FilterFromBits;
+        if (filterNow)
+            m_filter.assign(std::size_t(1) << (FilterBits - 6), 0);
         for (const Slot &slot : old) {
-            if (slot.pointer)
+            if (slot.pointer) {
                 place(slot);
+                if (filterNow)
+                    addToFilter(slot.pointer);
+            }
         }
     }
 
@@ -431,8 +444,12 @@ private:
         const char *data = nullptr;
         QString text;
     };
+    // The cache and the shapes start small and grow once the value has
+    // BigFrom entries: a call's arguments should not pay for a 256-slot
+    // cache (8 KiB made and destroyed, half of reading a small table).
+    static constexpr int SmallCacheBits = 4;
     static constexpr int CacheBits = 8;
-    static constexpr int CacheSize = 1 << CacheBits;
+    static constexpr int BigFrom = 128;
     static constexpr size_t CacheMaxLength = 64;
 
     struct Memo
@@ -453,7 +470,7 @@ private:
         // out of the cache (two atomic reference counts) on every row.
         CachedString *slot = nullptr;
         if (m_cache && length <= CacheMaxLength) {
-            slot = &m_cache[hashSlot(data, 0, CacheBits)];
+            slot = &m_cache[hashSlot(data, 0, m_cacheBits)];
             if (slot->data == data && !slot->text.isNull())
                 return QVariant(slot->text);
         }
@@ -481,7 +498,7 @@ private:
         *id = data;
         CachedString *cached = nullptr;
         if (*length <= CacheMaxLength) {
-            cached = &m_cache[hashSlot(data, 0, CacheBits)];
+            cached = &m_cache[hashSlot(data, 0, m_cacheBits)];
             if (cached->data == data && !cached->text.isNull())
                 return QString();
         }
@@ -496,6 +513,16 @@ private:
         return text;
     }
 
+    // The value is big: a full-size cache and shape table (both only
+    // remember; what they held is read again when needed).
+    void growCaches()
+    {
+        m_cacheBits = CacheBits;
+        m_cache.reset(new CachedString[std::size_t(1) << CacheBits]);
+        m_shapeSetBits = ShapeSetBits;
+        m_shapes.reset();
+    }
+
     // Every entry's key text, from the cache while it still holds it, else
     // decoded again (it was valid UTF-8 when it was read).
     void fillKeys(NamedEntries &named)
@@ -503,7 +530,7 @@ private:
         for (NamedEntry &entry : named) {
             if (!entry.key.isNull())
                 continue;
-            const CachedString &cached = m_cache[hashSlot(entry.id, 0, CacheBits)];
+            const CachedString &cached = m_cache[hashSlot(entry.id, 0, m_cacheBits)];
             if (cached.data == entry.id && !cached.text.isNull()) {
                 entry.key = cached.text;
             } else {
@@ -539,7 +566,7 @@ private:
         if (!lua_checkstack(L, 3))
             fail(segments, QStringLiteral("the Lua stack is full"));
         if (!m_cache)
-            m_cache.reset(new CachedString[CacheSize]);
+            m_cache.reset(new CachedString[std::size_t(1) << m_cacheBits]);
         m_visiting[segments] = identity;
 
         // One walk. Keys 1, 2, 3, ... in order (Lua's array part) append to
@@ -556,6 +583,8 @@ private:
         const int keySlot = lua_gettop(L);
         m_keySlot[segments] = keySlot;
         while (lua_next(L, index)) {
+            if (++m_entries == BigFrom)
+                growCaches(); // between entries: no slot is held
             const int keyType = lua_type(L, keySlot);
             bool isTable = false;
             int h = 0;
@@ -779,8 +808,8 @@ private:
         if (n == 0)
             return {};
         if (!m_shapes)
-            m_shapes.reset(new Shape[ShapeSets * 2]);
-        const std::size_t set = hashSlot(named[0].id, n, ShapeSetBits);
+            m_shapes.reset(new Shape[std::size_t(2) << m_shapeSetBits]);
+        const std::size_t set = hashSlot(named[0].id, n, m_shapeSetBits);
         Shape *ways = &m_shapes[set * 2];
         int way = ways[0].recent ? 0 : 1; // the one used last first
         bool known = isShapeOf(ways[way], named);
@@ -857,10 +886,13 @@ private:
     std::unique_ptr<CachedString[]> m_cache;          // made with the first table
     PointerIndex m_memoIndex;                         // tables of tables done
     std::vector<Memo> m_memos;                        // their values, by number
-    static constexpr int ShapeSetBits = 4;
-    static constexpr int ShapeSets = 1 << ShapeSetBits; // of two ways each
+    static constexpr int SmallShapeSetBits = 1;
+    static constexpr int ShapeSetBits = 4; // 16 sets of two ways each
     static constexpr qsizetype MaxRecordKeys = 32;     // more string keys: a map, not a record
     std::unique_ptr<Shape[]> m_shapes;                // shapes seen, by first key and size
+    int m_shapeSetBits = SmallShapeSetBits;
+    int m_cacheBits = SmallCacheBits;
+    qint64 m_entries = 0;                             // table entries read so far
     std::vector<int> m_order;                         // scratch for sortedOrder
     std::vector<SortKey> m_sortKeys;                  // scratch for sortedOrder
     std::vector<SortKey> m_radixScratch;              // and for radixSortByPrefix
