@@ -282,6 +282,42 @@ void measure(Bench::Table &table, QIsle &isle, const Shape &shape, const Source 
                              QStringLiteral("std::map emplace_hint, keys shared and in order, a QString per string value")));
 }
 
+// A small value, the size of a call's arguments or a record it returns:
+// what one conversion costs whatever its size (rows 9sr, 9sa, 9sb).
+void measureSmall(Bench::Table &table, QIsle &isle)
+{
+    constexpr int Reps = 20000;
+    const QVariant value = isle.eval(QStringLiteral("return small"));
+    auto timed = [&](auto body) {
+        return isle.exec([&](lua_State *L) {
+                       lua_getglobal(L, "small");
+                       const auto start = Bench::Clock::now();
+                       for (int i = 0; i < Reps; ++i)
+                           body(L);
+                       const double ns = Bench::secondsSince(start) * 1e9 / Reps;
+                       lua_settop(L, 0);
+                       lua_gc(L, LUA_GCCOLLECT); // a push's tables: the next run starts with no garbage
+                       return QVariant(ns);
+                   })
+                .toDouble();
+    };
+    auto runs = Bench::roundRobin({
+            [&] { return timed([](lua_State *L) { countDeep(L, -1); }); },
+            [&] { return timed([](lua_State *L) { QIsleValue::read(L, -1); }); },
+            [&] { return timed([&](lua_State *L) { QIsleValue::push(L, value); lua_pop(L, 1); }); },
+    });
+    const QString what = QStringLiteral("{a = {1, 2}, b = 'x'}");
+    table.add(Bench::makeRow(QStringLiteral("9sr"), QStringLiteral("lua_next walk counting a small table %1 (floor)").arg(what),
+                             QStringLiteral("ns"), runs[0], {}, QStringLiteral("timed on the Lua thread")));
+    runs[1].ratios = Bench::ratiosOf(runs[1], runs[0]);
+    runs[2].ratios = Bench::ratiosOf(runs[2], runs[0]);
+    table.add(Bench::makeRow(QStringLiteral("9sa"), QStringLiteral("Lua → QVariant: QIsleValue::read of %1").arg(what),
+                             QStringLiteral("ns"), runs[1], QStringLiteral("9sr"),
+                             QStringLiteral("a call's arguments or result; result destroyed inside the timing")));
+    table.add(Bench::makeRow(QStringLiteral("9sb"), QStringLiteral("QVariant → Lua: QIsleValue::push of %1").arg(what),
+                             QStringLiteral("ns"), runs[2], QStringLiteral("9sr"), QStringLiteral("the table popped inside the timing")));
+}
+
 // glibc gives the top of its heap back to the system once enough of it is
 // free: after each run's result is destroyed and Lua's garbage collected,
 // the next run touches those pages again. On this VM those page faults made
@@ -314,7 +350,8 @@ void values(Bench::Table &table)
                       // nested records: a record of records and a list per row
                       "nested = {} for i = 1, 10000 do nested[i] = { id = i, "
                       "pos = { x = i, y = i * 2 }, tags = { 'a', 'b' }, "
-                      "meta = { name = 'n' .. i, ok = true } } end");
+                      "meta = { name = 'n' .. i, ok = true } } end "
+                      "small = {a = {1, 2}, b = 'x'}");
     });
     pinIsle(*isle, otherCpu());
     const Source source;
@@ -331,6 +368,7 @@ void values(Bench::Table &table)
                   QStringLiteral("10,000 nested records (a record, a list and a record inside each)"), true,
                   buildNestedInLua, buildNestedInQt},
             source);
+    measureSmall(table, *isle);
     isle->shutdown();
 }
 
