@@ -4,6 +4,7 @@
 #include "lualib/allocator_p.h"
 #include "lualib/islelib_p.h"
 #include "lualib/safety_p.h"
+#include "isle/eventdispatcher_p.h"
 #include "isle/worker_p.h"
 #include "objects/islelink_p.h"
 #include "objects/mailbox_p.h"
@@ -12,15 +13,6 @@
 #include <QtCore/QAbstractEventDispatcher>
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QLoggingCategory>
-
-#ifdef QISLE_UNIX_DISPATCHER
-#include <QtCore/private/qeventdispatcher_unix_p.h>
-#endif
-
-#if defined(QISLE_UNIX_DISPATCHER) && defined(__SANITIZE_THREAD__)
-extern "C" void __tsan_acquire(void *addr);
-extern "C" void __tsan_release(void *addr);
-#endif
 
 #include <chrono>
 #include <cstdint>
@@ -103,31 +95,6 @@ std::pair<lua_State *, std::unique_ptr<Allocator>> prepareState(const QIsleOptio
     return {L, std::move(allocator)};
 }
 
-#ifdef QISLE_UNIX_DISPATCHER
-// Qt's plain poll()-based dispatcher. Under ThreadSanitizer (Qt itself is
-// not instrumented) it also shows TSan the order Qt gives posted events:
-// QCoreApplication::postEvent queues an event under the receiving thread's
-// mutex and then calls wakeUp(), every time; the thread reads its queue in
-// processEvents(). GLib's dispatcher wrote an eventfd on every wake-up, which
-// TSan saw; this one writes only when the thread sleeps.
-class IsleEventDispatcher final : public QEventDispatcherUNIX
-{
-public:
-#ifdef __SANITIZE_THREAD__
-    void wakeUp() override
-    {
-        __tsan_release(this);
-        QEventDispatcherUNIX::wakeUp();
-    }
-    bool processEvents(QEventLoop::ProcessEventsFlags flags) override
-    {
-        __tsan_acquire(this);
-        return QEventDispatcherUNIX::processEvents(flags);
-    }
-#endif
-};
-#endif
-
 // Lua thread, idle: gives the kernel back the pages of this thread's stack
 // below the running frame. Spawning
 // reaches deep (an event, a protected call, the libraries, init); an idle
@@ -176,11 +143,6 @@ IsleThread::IsleThread(std::shared_ptr<RequestQueue> queue, const QIsleOptions &
 {
     setObjectName(options.threadName);
 #ifdef QISLE_UNIX_DISPATCHER
-    // Qt's plain poll()-based dispatcher rather than GLib's, which Qt picks
-    // for every thread by default: no GMainContext and sources to make at
-    // each start (a bare QThread reached run() in 35-55 us instead of 74-126
-    // at load 5; issue 18, row 7e). It handles everything the Lua thread
-    // needs -- posted events, timers, socket notifiers -- as with QT_NO_GLIB.
     setEventDispatcher(new IsleEventDispatcher);
 #endif
 }

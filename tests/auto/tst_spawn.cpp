@@ -221,28 +221,44 @@ void tst_Spawn::timersOnTheLuaThread()
     QCOMPARE(isle->eval(QStringLiteral("return 40 + 2")).toInt(), 42);
 }
 
-// ... and socket notifiers (a pipe written from this thread).
+// ... and socket notifiers (a pipe written from this thread). While the
+// thread has one it sleeps in Qt's poll(), otherwise on the dispatcher's
+// futex: requests wake it either way.
 void tst_Spawn::socketNotifierOnTheLuaThread()
 {
     int fds[2];
     QCOMPARE(::pipe(fds), 0);
     auto isle = QIsle::spawn();
     std::atomic<int> readBytes{0};
+    QSocketNotifier *notifier = nullptr;
     isle->exec([&](lua_State *) {
-        auto *notifier = new QSocketNotifier(fds[0], QSocketNotifier::Read);
-        QObject::connect(notifier, &QSocketNotifier::activated, notifier, [&, notifier] {
+        notifier = new QSocketNotifier(fds[0], QSocketNotifier::Read);
+        QObject::connect(notifier, &QSocketNotifier::activated, notifier, [&] {
             char buffer[16];
             const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
-            if (n > 0 && readBytes.fetch_add(int(n)) + int(n) >= 3) {
-                notifier->setEnabled(false);
-                notifier->deleteLater();
-            }
+            if (n > 0)
+                readBytes.fetch_add(int(n));
         });
         return QVariant();
     });
     QCOMPARE(::write(fds[1], "abc", 3), ssize_t(3));
     QTRY_COMPARE_WITH_TIMEOUT(readBytes.load(), 3, 5000);
-    isle->shutdown(); // the notifier is gone with the thread's objects
+    for (int i = 0; i < 20; ++i) { // the thread sleeps in Qt's poll() between these
+        auto twice = isle->spawnEval(QStringLiteral("return 1 + 1"));
+        QTRY_VERIFY_WITH_TIMEOUT(twice.isFinished(), 5000);
+        QCOMPARE(twice.result().toInt(), 2);
+    }
+    QCOMPARE(::write(fds[1], "de", 2), ssize_t(2));
+    QTRY_COMPARE_WITH_TIMEOUT(readBytes.load(), 5, 5000);
+
+    isle->exec([&](lua_State *) {
+        delete notifier;
+        return QVariant();
+    });
+    auto later = isle->spawnEval(QStringLiteral("return 40 + 2"));
+    QTRY_VERIFY_WITH_TIMEOUT(later.isFinished(), 5000); // the futex again
+    QCOMPARE(later.result().toInt(), 42);
+    isle->shutdown();
     ::close(fds[0]);
     ::close(fds[1]);
 }

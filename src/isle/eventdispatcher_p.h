@@ -1,0 +1,51 @@
+// Copyright (c) QIsle authors. SPDX-License-Identifier: MIT OR Apache-2.0
+//
+//  W A R N I N G
+//  This file is not part of the QIsle API: an implementation detail that may
+//  change without notice.
+#pragma once
+
+#include <QtCore/qglobal.h>
+
+#ifdef QISLE_UNIX_DISPATCHER
+
+#include <QtCore/private/qeventdispatcher_unix_p.h>
+
+#include <atomic>
+
+// The Lua thread's event dispatcher: Qt's plain poll()-based one rather than
+// GLib's, which Qt picks for every thread by default -- no GMainContext and
+// sources to make at each start (a bare QThread reached run() in 35-55 us
+// instead of 74-126 at load 5; issue 18, row 7e). It handles everything the
+// Lua thread needs -- posted events, timers, socket notifiers -- as Qt does
+// with QT_NO_GLIB.
+//
+// On Linux, while the thread has no socket notifiers, it sleeps on a futex
+// instead of poll()ing Qt's eventfd: a wake-up is then one futex wake, and
+// only when the thread sleeps (Qt writes the eventfd on every first wake-up
+// and reads it back after, with a poll() a pass). The request path's
+// hand-off costs what a condition variable's does (issue 18, rows 3a, 6c).
+// With socket notifiers it is Qt's dispatcher unchanged.
+class IsleEventDispatcher final : public QEventDispatcherUNIX
+{
+public:
+    bool processEvents(QEventLoop::ProcessEventsFlags flags) override;
+    void wakeUp() override; // any thread
+
+#ifdef Q_OS_LINUX
+private:
+    bool processEventsInQtPoll(QEventLoop::ProcessEventsFlags flags);
+
+    enum : int {
+        Running,     // the thread is not asleep; no wake-up since it last looked
+        WakePending, // woken since it last looked (posted events, interrupt)
+        Sleeping,    // asleep on the futex
+    };
+    std::atomic<int> m_wake{Running};
+    // The thread sleeps in Qt's own poll() (it has socket notifiers):
+    // wakeUp() writes Qt's eventfd too.
+    std::atomic<bool> m_inQtPoll{false};
+#endif
+};
+
+#endif
