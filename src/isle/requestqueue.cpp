@@ -118,6 +118,12 @@ void RequestQueue::attach(QObject *worker)
         wakeLocked();
 }
 
+void RequestQueue::setAbortWake(std::function<void()> wake)
+{
+    QMutexLocker lock(&m_mutex);
+    m_abortWake = std::move(wake);
+}
+
 // abort() sets m_aborted before it takes m_runMutex: either it sees the
 // request registered here, or this sees m_aborted.
 void RequestQueue::setRunning(Request *running, std::chrono::steady_clock::time_point deadline)
@@ -223,6 +229,8 @@ void RequestQueue::abort()
             for (Request *request : m_inProgress)
                 request->state.cancel(); // waiting requests: the worker stops them at their waits
         }
+        if (m_abortWake) // outside m_runMutex: the monitor takes it under its own lock
+            m_abortWake();
         // Keep the Shutdown request: the worker must still close the VM.
         Batch kept;
         for (auto &request : m_queue) {

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -94,6 +95,9 @@ public:
     int retiredCount() const { return m_retiredCount.load(std::memory_order_relaxed); }
     // Lua thread: the worker's object that wake-up events go to (nullptr: gone).
     void attach(QObject *worker);
+    // Lua thread: called by abort(), on its thread, once the running request
+    // is canceled (the stop monitor may not be watching it); empty: none.
+    void setAbortWake(std::function<void()> wake);
 
     // Lua thread: tells abort() which future to cancel while it runs, and
     // stopPending() what to look at. The request stays alive until
@@ -155,6 +159,7 @@ private:
     mutable QMutex m_mutex;
     Batch m_queue;
     QObject *m_worker = nullptr;
+    std::function<void()> m_abortWake; // guarded by m_mutex
     std::chrono::steady_clock::time_point m_closedAt;
     // Guarded by m_runMutex; written by the Lua thread per request, so on
     // a cache line of its own, away from what pushing callers write.

@@ -83,6 +83,7 @@ quint64 Worker::currentFiberSerial() const
 
 Worker::~Worker()
 {
+    m_queue->setAbortWake({}); // before m_stop goes
     close();
 }
 
@@ -325,6 +326,7 @@ void Worker::resume(Fiber *fiber, int nargs)
     }
     m_error = task ? &task->error : &root->error;
     ++m_depth;
+    watchIfStoppable(*root->request, running);
     m_stop.begin(running, co);
 
     int nresults = 0;
@@ -527,6 +529,19 @@ int Worker::finishFiberMain(lua_State *L, int status, lua_KContext context)
     return 0;
 }
 
+// The stop monitor watches a run that another thread may stop: a request
+// whose future the caller holds (every spawn*: cancel, suspend), one with a
+// deadline, time slices, a canceled task, an aborted isle. A blocking call
+// with no timeout is stopped by nobody else (its future is private) but
+// ~QIsle's abort, which wakes the monitor itself (RequestQueue::abort).
+void Worker::watchIfStoppable(const Request &request, const RunningRequest &running)
+{
+    if (!request.caller.done || running.deadline != std::chrono::steady_clock::time_point::max()
+        || running.canceled || m_options.timeSlice.count() > 0 || m_queue->isAborted()) {
+        m_stop.watch();
+    }
+}
+
 void Worker::runInline(Request &request)
 {
     run(request);
@@ -562,6 +577,7 @@ void Worker::run(Request &request)
     }
     ++m_depth;
     lua_State *L = activeState();
+    watchIfStoppable(request, running);
     m_stop.begin(running, L);
 
     const int base = lua_gettop(L);
@@ -862,6 +878,7 @@ void Worker::openLibraries(lua_State *L)
     if (!m_standardOpen) // else opened by QIsle::spawn with the state
         Safety::openLibraries(L, m_options.libraries);
     m_stop.install(L, m_options, [queue = m_queue.get()] { return queue->stopPending(); });
+    m_queue->setAbortWake([stop = &m_stop] { stop->watchNow(); });
     IsleLib::open(L);
     openTasks(L);
     Channels::open(L);

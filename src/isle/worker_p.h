@@ -139,6 +139,7 @@ private:
     static int finishTaskMain(lua_State *L, int status, lua_KContext context);
     static int pushTaskOutcome(lua_State *L, TaskHandle *handle);
     void stopSuspended();
+    void watchIfStoppable(const Request &request, const RunningRequest &running);
     void run(Request &request);
     void settle(Request &request, const RunningRequest &running, const std::optional<QIsleError> &error,
                 const QVariant &result);

@@ -65,8 +65,18 @@ void StopControl::install(lua_State *L, const QIsleOptions &options, std::functi
 void StopControl::burstBegin()
 {
     m_inBurst = true;
+}
+
+void StopControl::watch()
+{
     if (m_signal)
         m_signal->start();
+}
+
+void StopControl::watchNow()
+{
+    if (m_signal)
+        m_signal->startFromAnyThread();
 }
 
 void StopControl::burstEnd()

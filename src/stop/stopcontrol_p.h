@@ -82,9 +82,21 @@ public:
     void install(lua_State *L, const QIsleOptions &options, std::function<bool()> stopPending);
     QIsleOptions::StopMode mode() const { return m_mode; }
 
-    // Around a burst of requests: the monitor watches only while work runs.
+    // Around a burst of requests: the monitor watches only while work runs,
+    // and only from the burst's first run that another thread may stop.
     void burstBegin();
     void burstEnd();
+    // The run about to begin may be stopped by another thread -- its
+    // caller holds a future it may cancel or suspend, it has a deadline or
+    // a time slice, or it is a canceled task -- so the monitor watches until
+    // the burst ends. A run nobody else can stop (a blocking call with no
+    // timeout) costs the monitor nothing: an idle monitor is woken per
+    // burst, and a lingering one polls (issue 18, row 3a). ~QIsle's abort
+    // wakes it by itself (watchNow()).
+    void watch();
+    // Any thread: the monitor watches the thread from now on, until the
+    // burst ends (the running request was canceled by another thread).
+    void watchNow();
 
     // Around one request, run on L (the main thread or, nested, a coroutine).
     void begin(RunningRequest &running, lua_State *L);

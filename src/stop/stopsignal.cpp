@@ -140,10 +140,19 @@ void StopSignal::start()
 void StopSignal::stop()
 {
 #ifdef QISLE_HAVE_STOP_SIGNAL
-    if (!m_watch || !m_started)
+    if (!m_watch)
         return;
     m_started = false;
+    // Also after startFromAnyThread() alone.
     m_watch->active.store(false, std::memory_order_relaxed);
+#endif
+}
+
+void StopSignal::startFromAnyThread()
+{
+#ifdef QISLE_HAVE_STOP_SIGNAL
+    if (m_watch)
+        StopMonitor::instance().activate(m_watch.get());
 #endif
 }
 

@@ -50,6 +50,8 @@ public:
     // Requests run / the thread is idle: the monitor watches only between.
     void start();
     void stop();
+    // Any thread: as start(), until the thread's next stop().
+    void startFromAnyThread();
 
     // Results wait to be reported from `at` (isle.emit's batch): the monitor
     // signals the thread from then on, as for a stop, so the hook reports

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <ctime>
+#include <optional>
 
 using Mode = QIsleOptions::StopMode;
 Q_DECLARE_METATYPE(QIsleOptions::StopMode)
@@ -46,6 +47,8 @@ private Q_SLOTS:
     void cancelsRacingCompletion_data() { modeRows(); }
     void cancelsRacingCompletion();
     void dueResultsDoNotFloodALongCFunction();
+    void blockingCallStoppedByDestructor_data() { modeRows(); }
+    void blockingCallStoppedByDestructor();
 
 private:
     static void modeRows()
@@ -293,3 +296,38 @@ void tst_StopMode::dueResultsDoNotFloodALongCFunction()
 
 QTEST_GUILESS_MAIN(tst_StopMode)
 #include "tst_stopmode.moc"
+
+// A blocking call with no timeout is not watched by the stop monitor while
+// it runs (nobody else holds its future); ~QIsle's abort must still stop it.
+void tst_StopMode::blockingCallStoppedByDestructor()
+{
+    QFETCH(Mode, mode);
+    auto isle = spawnIn(mode);
+    QIsle *raw = isle.get();
+    std::atomic<bool> started{false};
+    isle->registerFunction(QStringLiteral("started"), [&](const QVariantList &) {
+        started = true;
+        return QVariant();
+    });
+    QCOMPARE(isle->eval(QStringLiteral("return 1")).toInt(), 1);
+    QThread::msleep(10); // the burst that registered the function is over
+    std::optional<QIsleError::Kind> kind;
+    std::unique_ptr<QThread> caller(QThread::create([&] {
+        try {
+            raw->eval(QStringLiteral("started() while true do end"));
+        } catch (const QIsleError &e) {
+            kind = e.kind();
+        }
+    }));
+    caller->start();
+    QTRY_VERIFY_WITH_TIMEOUT(started.load(), 5000);
+    QThread::msleep(20); // long under way
+    QElapsedTimer timer;
+    timer.start();
+    isle.reset();
+    const qint64 elapsed = timer.elapsed();
+    QVERIFY2(elapsed < 1000, qPrintable(QStringLiteral("destructor took %1 ms").arg(elapsed)));
+    QVERIFY(caller->wait(5000));
+    QVERIFY(kind.has_value());
+    QCOMPARE(*kind, QIsleError::Kind::Cancelled);
+}
