@@ -48,13 +48,13 @@ bool IsleEventDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
 #endif
     auto *d = static_cast<QEventDispatcherUNIXPrivate *>(QObjectPrivate::get(this));
     const bool includeNotifiers = !(flags & QEventLoop::ExcludeSocketNotifiers);
-    if (includeNotifiers && !d->socketNotifiers.isEmpty())
+    if (m_qtPollDepth > 0 || (includeNotifiers && !d->socketNotifiers.isEmpty()))
         return processEventsInQtPoll(flags);
 
     d->interrupt.storeRelaxed(0);
     // Taken before the posted events are sent: a wake-up after this is one
     // for an event the send below may not see, and keeps the thread awake.
-    bool woken = m_wake.exchange(Running, std::memory_order_acquire) == WakePending;
+    bool woken = m_wake.fetch_and(~WakePending, std::memory_order_acquire) & WakePending;
     Q_EMIT awake();
     QCoreApplication::sendPostedEvents();
     if (includeNotifiers && !d->socketNotifiers.isEmpty()) // an event made one
@@ -70,27 +70,34 @@ bool IsleEventDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
     if (canWait) {
         timespec wait = {0, 0};
         const bool timers = includeTimers && d->timerList.timerWait(wait);
-        int expected = Running;
+        int expected = 0;
         if ((!timers || wait.tv_sec > 0 || wait.tv_nsec > 0)
             && m_wake.compare_exchange_strong(expected, Sleeping, std::memory_order_acq_rel)) {
             futexWait(&m_wake, Sleeping, timers ? &wait : nullptr);
         }
-        woken = m_wake.exchange(Running, std::memory_order_acquire) == WakePending || woken;
+        woken = (m_wake.fetch_and(~(WakePending | Sleeping), std::memory_order_acquire) & WakePending) || woken;
     }
     const int timersFired = includeTimers ? d->activateTimers() : 0;
     return woken || timersFired > 0;
 }
 
-// Qt's poll() watches the thread's socket notifiers.
+// Qt's poll() watches the thread's socket notifiers: from the QtPoll bit
+// on, every wakeUp() also writes Qt's eventfd, as Qt's own does. A wake-up
+// before it found its event queued already (Qt sends posted events first).
 bool IsleEventDispatcher::processEventsInQtPoll(QEventLoop::ProcessEventsFlags flags)
 {
-    // Paired with wakeUp(): either it sees m_inQtPoll and writes Qt's
-    // eventfd, or this sees its wake-up and does not sleep.
-    m_inQtPoll.store(true, std::memory_order_seq_cst);
-    if (m_wake.exchange(Running, std::memory_order_seq_cst) == WakePending)
-        flags &= ~QEventLoop::WaitForMoreEvents;
-    const bool handled = QEventDispatcherUNIX::processEvents(flags);
-    m_inQtPoll.store(false, std::memory_order_relaxed);
+    if (m_qtPollDepth++ == 0)
+        m_wake.fetch_or(QtPoll, std::memory_order_acq_rel);
+    bool handled = false;
+    try {
+        handled = QEventDispatcherUNIX::processEvents(flags);
+    } catch (...) { // an event handler's exception passes through, as in Qt's
+        if (--m_qtPollDepth == 0)
+            m_wake.fetch_and(~(QtPoll | WakePending), std::memory_order_acq_rel);
+        throw;
+    }
+    if (--m_qtPollDepth == 0)
+        handled = (m_wake.fetch_and(~(QtPoll | WakePending), std::memory_order_acquire) & WakePending) || handled;
     return handled;
 }
 
@@ -99,10 +106,12 @@ void IsleEventDispatcher::wakeUp()
 #ifdef __SANITIZE_THREAD__
     __tsan_release(this);
 #endif
-    if (m_wake.exchange(WakePending, std::memory_order_seq_cst) == Sleeping)
-        futexWakeOne(&m_wake);
-    if (m_inQtPoll.load(std::memory_order_seq_cst))
+    const int was = m_wake.fetch_or(WakePending, std::memory_order_acq_rel);
+    // Nothing of this object is touched from here on (see m_wake).
+    if (was & QtPoll)
         QEventDispatcherUNIX::wakeUp();
+    if (was & Sleeping)
+        futexWakeOne(&m_wake);
 }
 
 #else // not Linux: Qt's dispatcher unchanged

@@ -36,15 +36,17 @@ public:
 private:
     bool processEventsInQtPoll(QEventLoop::ProcessEventsFlags flags);
 
+    // m_wake's bits. One word, changed by wakeUp() in one atomic operation
+    // and touched by nothing after it: once woken, the thread may end and
+    // Qt delete this dispatcher while wakeUp() returns.
     enum : int {
-        Running,     // the thread is not asleep; no wake-up since it last looked
-        WakePending, // woken since it last looked (posted events, interrupt)
-        Sleeping,    // asleep on the futex
+        WakePending = 1, // woken since the thread last looked (posted events, interrupt)
+        Sleeping = 2,    // the thread sleeps on the futex
+        QtPoll = 4,      // the thread is in Qt's own processEvents (socket
+                         // notifiers): wakeUp() writes Qt's eventfd too
     };
-    std::atomic<int> m_wake{Running};
-    // The thread sleeps in Qt's own poll() (it has socket notifiers):
-    // wakeUp() writes Qt's eventfd too.
-    std::atomic<bool> m_inQtPoll{false};
+    std::atomic<int> m_wake{0};
+    int m_qtPollDepth = 0; // Lua thread only: Qt's processEvents nested
 #endif
 };
 
