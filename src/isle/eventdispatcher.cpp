@@ -54,9 +54,11 @@ bool IsleEventDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
     d->interrupt.storeRelaxed(0);
     // Taken before the posted events are sent: a wake-up after this is one
     // for an event the send below may not see, and keeps the thread awake.
-    bool woken = m_wake.fetch_and(~WakePending, std::memory_order_acquire) & WakePending;
+    const int was = m_wake.fetch_and(~(WakePending | WorkPending), std::memory_order_acquire);
+    bool woken = was & (WakePending | WorkPending);
     Q_EMIT awake();
     QCoreApplication::sendPostedEvents();
+    runWork(was);
     if (includeNotifiers && !d->socketNotifiers.isEmpty()) // an event made one
         return processEventsInQtPoll(flags) || woken;
 
@@ -75,7 +77,9 @@ bool IsleEventDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
             && m_wake.compare_exchange_strong(expected, Sleeping, std::memory_order_acq_rel)) {
             futexWait(&m_wake, Sleeping, timers ? &wait : nullptr);
         }
-        woken = (m_wake.fetch_and(~(WakePending | Sleeping), std::memory_order_acquire) & WakePending) || woken;
+        // Work asked for meanwhile runs in the next pass, after the events.
+        const int was = m_wake.fetch_and(~(WakePending | Sleeping), std::memory_order_acquire);
+        woken = (was & (WakePending | WorkPending)) || woken;
     }
     const int timersFired = includeTimers ? d->activateTimers() : 0;
     return woken || timersFired > 0;
@@ -86,8 +90,12 @@ bool IsleEventDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
 // before it found its event queued already (Qt sends posted events first).
 bool IsleEventDispatcher::processEventsInQtPoll(QEventLoop::ProcessEventsFlags flags)
 {
-    if (m_qtPollDepth++ == 0)
-        m_wake.fetch_or(QtPoll, std::memory_order_acq_rel);
+    // Work asked for before the QtPoll bit wrote no eventfd: no sleep then
+    // (it runs after this pass).
+    const int before = m_qtPollDepth++ == 0 ? m_wake.fetch_or(QtPoll, std::memory_order_acq_rel)
+                                            : m_wake.load(std::memory_order_acquire);
+    if (before & WorkPending)
+        flags &= ~QEventLoop::WaitForMoreEvents;
     bool handled = false;
     try {
         handled = QEventDispatcherUNIX::processEvents(flags);
@@ -96,17 +104,30 @@ bool IsleEventDispatcher::processEventsInQtPoll(QEventLoop::ProcessEventsFlags f
             m_wake.fetch_and(~(QtPoll | WakePending), std::memory_order_acq_rel);
         throw;
     }
-    if (--m_qtPollDepth == 0)
-        handled = (m_wake.fetch_and(~(QtPoll | WakePending), std::memory_order_acquire) & WakePending) || handled;
+    if (--m_qtPollDepth == 0) {
+        const int was = m_wake.fetch_and(~(QtPoll | WakePending | WorkPending), std::memory_order_acquire);
+        handled = (was & (WakePending | WorkPending)) || handled;
+        runWork(was);
+    }
     return handled;
 }
 
 void IsleEventDispatcher::wakeUp()
 {
+    wake(WakePending);
+}
+
+void IsleEventDispatcher::requestWork()
+{
+    wake(WorkPending);
+}
+
+void IsleEventDispatcher::wake(int bits)
+{
 #ifdef __SANITIZE_THREAD__
     __tsan_release(this);
 #endif
-    const int was = m_wake.fetch_or(WakePending, std::memory_order_acq_rel);
+    const int was = m_wake.fetch_or(bits, std::memory_order_acq_rel);
     // Nothing of this object is touched from here on (see m_wake).
     if (was & QtPoll)
         QEventDispatcherUNIX::wakeUp();

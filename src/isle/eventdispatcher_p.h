@@ -9,9 +9,12 @@
 
 #ifdef QISLE_UNIX_DISPATCHER
 
+#include "isle/requestqueue_p.h"
+
 #include <QtCore/private/qeventdispatcher_unix_p.h>
 
 #include <atomic>
+#include <functional>
 
 // The Lua thread's event dispatcher: Qt's plain poll()-based one rather than
 // GLib's, which Qt picks for every thread by default -- no GMainContext and
@@ -26,11 +29,24 @@
 // and reads it back after, with a poll() a pass). The request path's
 // hand-off costs what a condition variable's does (issue 18, rows 3a, 6c).
 // With socket notifiers it is Qt's dispatcher unchanged.
+//
+// On Linux it also runs the worker's drain when asked (requestWork()), after
+// the posted events of a pass: a request's hand-off allocates, queues and
+// delivers no event (issue 18, rows 3a, 6c).
 class IsleEventDispatcher final : public QEventDispatcherUNIX
+#ifdef Q_OS_LINUX
+    , public WorkSignal
+#endif
 {
 public:
     bool processEvents(QEventLoop::ProcessEventsFlags flags) override;
     void wakeUp() override; // any thread
+
+#ifdef Q_OS_LINUX
+    // Lua thread: what requestWork() runs (empty: nothing).
+    void setWork(std::function<void()> work) { m_work = std::move(work); }
+    void requestWork() override; // any thread
+#endif
 
 #ifdef Q_OS_LINUX
 private:
@@ -44,9 +60,19 @@ private:
         Sleeping = 2,    // the thread sleeps on the futex
         QtPoll = 4,      // the thread is in Qt's own processEvents (socket
                          // notifiers): wakeUp() writes Qt's eventfd too
+        WorkPending = 8, // requestWork() since the work last ran
     };
+    // wakeUp() and requestWork(): `bits` set, the thread woken as it sleeps.
+    void wake(int bits);
+    void runWork(int was) // Lua thread: `was`, the word the pass took
+    {
+        if ((was & WorkPending) && m_work)
+            m_work();
+    }
+
     std::atomic<int> m_wake{0};
     int m_qtPollDepth = 0; // Lua thread only: Qt's processEvents nested
+    std::function<void()> m_work; // Lua thread only
 #endif
 };
 

@@ -196,9 +196,19 @@ void IsleThread::run()
     m_worker = &worker;
     worker.startUp([objects = m_objects](lua_State *L) { ObjectLib::open(L, objects); });
     releaseStackWhenIdle(); // the libraries reached deep
+#if defined(QISLE_UNIX_DISPATCHER) && defined(Q_OS_LINUX)
+    // The dispatcher runs the drain itself: no event a wake-up.
+    auto *dispatcher = static_cast<IsleEventDispatcher *>(eventDispatcher());
+    dispatcher->setWork([&worker] { worker.drain(); });
+    m_queue->attach(&worker, dispatcher);
+#else
     m_queue->attach(&worker);
+#endif
     exec();
     m_queue->attach(nullptr);
+#if defined(QISLE_UNIX_DISPATCHER) && defined(Q_OS_LINUX)
+    dispatcher->setWork({});
+#endif
     m_worker = nullptr;
 }
 

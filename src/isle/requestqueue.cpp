@@ -42,9 +42,12 @@ void RequestQueue::wakeLocked()
     if (m_scheduled || !m_worker)
         return;
     m_scheduled = true;
-    // postEvent is thread-safe; the worker cannot be destroyed meanwhile,
-    // since it detaches under this mutex before it goes.
-    QCoreApplication::postEvent(m_worker, new QEvent(Worker::DrainEvent));
+    // Thread-safe; the worker and its dispatcher cannot be destroyed
+    // meanwhile, since they detach under this mutex before they go.
+    if (m_workSignal)
+        m_workSignal->requestWork();
+    else
+        QCoreApplication::postEvent(m_worker, new QEvent(Worker::DrainEvent));
 }
 
 void RequestQueue::takeBatch(Batch &batch, bool markIdle)
@@ -109,10 +112,11 @@ bool RequestQueue::spinForWork(std::chrono::microseconds spin) const
     return false;
 }
 
-void RequestQueue::attach(QObject *worker)
+void RequestQueue::attach(QObject *worker, WorkSignal *signal)
 {
     QMutexLocker lock(&m_mutex);
     m_worker = worker;
+    m_workSignal = worker ? signal : nullptr;
     m_scheduled = false;
     if (m_worker && !m_queue.empty())
         wakeLocked();

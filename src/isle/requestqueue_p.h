@@ -19,6 +19,18 @@
 
 class QObject;
 
+// Wakes the worker for queued requests without a posted event: the Lua
+// thread's dispatcher, where it can (src/isle/eventdispatcher_p.h).
+class WorkSignal
+{
+public:
+    // Any thread: the worker drains the queue soon, on the Lua thread.
+    virtual void requestWork() = 0;
+
+protected:
+    ~WorkSignal() = default;
+};
+
 // The hand-off between callers and the Lua thread: a mutex-guarded deque that
 // the worker drains in bursts. Only the push that finds the worker idle posts
 // a wake-up event, so a pipeline of N requests costs one queued event, not N.
@@ -93,8 +105,10 @@ public:
     // Any thread: about how many are published and not freed yet (the Lua
     // thread frees them itself when it goes idle with many left).
     int retiredCount() const { return m_retiredCount.load(std::memory_order_relaxed); }
-    // Lua thread: the worker's object that wake-up events go to (nullptr: gone).
-    void attach(QObject *worker);
+    // Lua thread: the worker's object that wake-up events go to (nullptr:
+    // gone), or, when the thread's dispatcher can run the worker's drain
+    // itself, that dispatcher (no event to allocate, queue and deliver).
+    void attach(QObject *worker, WorkSignal *signal = nullptr);
     // Lua thread: called by abort(), on its thread, once the running request
     // is canceled (the stop monitor may not be watching it); empty: none.
     void setAbortWake(std::function<void()> wake);
@@ -159,6 +173,7 @@ private:
     mutable QMutex m_mutex;
     Batch m_queue;
     QObject *m_worker = nullptr;
+    WorkSignal *m_workSignal = nullptr; // guarded by m_mutex
     std::function<void()> m_abortWake; // guarded by m_mutex
     std::chrono::steady_clock::time_point m_closedAt;
     // Guarded by m_runMutex; written by the Lua thread per request, so on

@@ -68,6 +68,9 @@ public:
     // Runs a request now, nested in the one that is running: a blocking call
     // made on the Lua thread itself.
     void runInline(Request &request);
+    // Runs what is queued and ready, until none is left (a DrainEvent, or
+    // the thread's dispatcher asked by RequestQueue::wakeLocked).
+    void drain();
 
     // Raises a Lua error whose kind is remembered: when it ends the request,
     // the QIsleError gets that kind (Callback, Conversion, NotFound, ...). The
@@ -115,7 +118,6 @@ private:
     static int fiberMain(lua_State *L);
     static int finishFiberMain(lua_State *L, int status, lua_KContext context);
 
-    void drain();
     void prefetchHeld();
     bool startNext();
     bool slotFree() const; // maxConcurrentRequests lets another request start
