@@ -32,8 +32,9 @@ protected:
 };
 
 // The hand-off between callers and the Lua thread: a mutex-guarded deque that
-// the worker drains in bursts. Only the push that finds the worker idle posts
-// a wake-up event, so a pipeline of N requests costs one queued event, not N.
+// the worker drains in bursts. Only the push that finds the worker idle wakes
+// it (WorkSignal, or a posted event), so a pipeline of N requests costs one
+// wake-up, not N.
 //
 // Every member: any thread. The queue is guarded by m_mutex; what runs (the
 // running request, its deadline, the requests in progress) by m_runMutex of
