@@ -78,8 +78,8 @@ bool IsleEventDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
             futexWait(&m_wake, Sleeping, timers ? &wait : nullptr);
         }
         // Work asked for meanwhile runs in the next pass, after the events.
-        const int was = m_wake.fetch_and(~(WakePending | Sleeping), std::memory_order_acquire);
-        woken = (was & (WakePending | WorkPending)) || woken;
+        const int after = m_wake.fetch_and(~(WakePending | Sleeping), std::memory_order_acquire);
+        woken = (after & (WakePending | WorkPending)) || woken;
     }
     const int timersFired = includeTimers ? d->activateTimers() : 0;
     return woken || timersFired > 0;
@@ -104,11 +104,12 @@ bool IsleEventDispatcher::processEventsInQtPoll(QEventLoop::ProcessEventsFlags f
             m_wake.fetch_and(~(QtPoll | WakePending), std::memory_order_acq_rel);
         throw;
     }
-    if (--m_qtPollDepth == 0) {
-        const int was = m_wake.fetch_and(~(QtPoll | WakePending | WorkPending), std::memory_order_acquire);
-        handled = (was & (WakePending | WorkPending)) || handled;
-        runWork(was);
-    }
+    // Nested in an event handler, the work runs too (as a posted event
+    // would): left pending, it would keep every nested pass from sleeping.
+    const int clear = --m_qtPollDepth == 0 ? QtPoll | WakePending | WorkPending : WorkPending;
+    const int was = m_wake.fetch_and(~clear, std::memory_order_acquire);
+    handled = (was & (WakePending | WorkPending)) || handled;
+    runWork(was);
     return handled;
 }
 

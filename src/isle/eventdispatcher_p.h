@@ -28,11 +28,11 @@
 // only when the thread sleeps (Qt writes the eventfd on every first wake-up
 // and reads it back after, with a poll() a pass). The request path's
 // hand-off costs what a condition variable's does (issue 18, rows 3a, 6c).
-// With socket notifiers it is Qt's dispatcher unchanged.
+// With socket notifiers it is Qt's own processEvents.
 //
 // On Linux it also runs the worker's drain when asked (requestWork()), after
-// the posted events of a pass: a request's hand-off allocates, queues and
-// delivers no event (issue 18, rows 3a, 6c).
+// the posted events of a pass: waking the worker allocates, queues and
+// delivers no event.
 class IsleEventDispatcher final : public QEventDispatcherUNIX
 #ifdef Q_OS_LINUX
     , public WorkSignal

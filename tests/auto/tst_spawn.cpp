@@ -34,6 +34,8 @@ private Q_SLOTS:
     void spawnsFromManyThreadsAtOnce();
     void timersOnTheLuaThread();
     void socketNotifierOnTheLuaThread();
+    void requestsRunInANestedEventLoop_data();
+    void requestsRunInANestedEventLoop();
     void threadNameIsKept();
     void deepCallsAfterTheIdleStackWasReleased();
 };
@@ -258,6 +260,50 @@ void tst_Spawn::socketNotifierOnTheLuaThread()
     auto later = isle->spawnEval(QStringLiteral("return 40 + 2"));
     QTRY_VERIFY_WITH_TIMEOUT(later.isFinished(), 5000); // the futex again
     QCOMPARE(later.result().toInt(), 42);
+    isle->shutdown();
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
+
+// Host code on the Lua thread that spins an event loop of its own (here a
+// queued call's handler) still lets requests run meanwhile, as they did when
+// a posted event woke the worker -- with a socket notifier on the thread
+// (Qt's poll) and without (the dispatcher's futex).
+void tst_Spawn::requestsRunInANestedEventLoop_data()
+{
+    QTest::addColumn<bool>("notifier");
+    QTest::addRow("futex") << false;
+    QTest::addRow("Qt's poll") << true;
+}
+
+void tst_Spawn::requestsRunInANestedEventLoop()
+{
+    QFETCH(bool, notifier);
+    int fds[2];
+    QCOMPARE(::pipe(fds), 0);
+    auto isle = QIsle::spawn();
+    std::atomic<bool> inNestedLoop{false};
+    std::atomic<bool> nestedLoopDone{false};
+    isle->exec([&](lua_State *) {
+        if (notifier)
+            new QSocketNotifier(fds[0], QSocketNotifier::Read, QAbstractEventDispatcher::instance());
+        QTimer::singleShot(0, QAbstractEventDispatcher::instance(), [&] {
+            QEventLoop loop;
+            QTimer::singleShot(3000, &loop, &QEventLoop::quit);
+            inNestedLoop = true;
+            loop.exec();
+            nestedLoopDone = true;
+        });
+        return QVariant();
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(inNestedLoop.load(), 5000);
+    QElapsedTimer timer;
+    timer.start();
+    auto result = isle->spawnEval(QStringLiteral("return 6 * 7"));
+    QTRY_VERIFY_WITH_TIMEOUT(result.isFinished(), 2000); // not after the nested loop
+    QCOMPARE(result.result().toInt(), 42);
+    QVERIFY2(!nestedLoopDone.load(), "ran only once the nested loop was over");
+    QVERIFY2(timer.elapsed() < 2000, qPrintable(QString::number(timer.elapsed())));
     isle->shutdown();
     ::close(fds[0]);
     ::close(fds[1]);
