@@ -293,9 +293,6 @@ void tst_StopMode::dueResultsDoNotFloodALongCFunction()
         QCOMPARE(interrupted, 0); // hook mode (a ThreadSanitizer build): nothing signals
 }
 
-QTEST_GUILESS_MAIN(tst_StopMode)
-#include "tst_stopmode.moc"
-
 // A blocking call with no timeout is not watched by the stop monitor while
 // it runs (nobody else holds its future); ~QIsle's abort must still stop it.
 void tst_StopMode::blockingCallStoppedByDestructor()
@@ -330,3 +327,6 @@ void tst_StopMode::blockingCallStoppedByDestructor()
     QVERIFY(caller->wait(5000));
     QCOMPARE(kind.load(), int(QIsleError::Kind::Cancelled));
 }
+
+QTEST_GUILESS_MAIN(tst_StopMode)
+#include "tst_stopmode.moc"
