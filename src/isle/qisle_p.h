@@ -83,9 +83,11 @@ public:
     QVariant block(std::unique_ptr<Request> request);
     // Not on the Lua thread: submits the request and waits for its end,
     // spinning up to `spin` first (yielding the CPU meanwhile if
-    // `yielding`), then asleep, running calls posted to this thread.
+    // `yielding`), then asleep, running calls posted to this thread. With
+    // `result`, a completed request's value comes there (and `*resultSet`
+    // is true), not into the future; any other end is the future's.
     QFuture<QVariant> submitAndWait(std::unique_ptr<Request> request, std::chrono::microseconds spin,
-                                    bool yielding);
+                                    bool yielding, QVariant *result = nullptr, bool *resultSet = nullptr);
     bool onLuaThread() const { return QThread::currentThread() == thread; }
     // Waits for the thread: at most options.shutdownTimeout once the VM is
     // being closed, or from now on when aborting; abandons it (logged) past

@@ -28,8 +28,20 @@ struct BlockedCaller
     std::atomic<bool> *done = nullptr;      // the blocked thread's flag; never touched once set
     std::shared_ptr<ThreadMailbox> mailbox; // woken after `done` is set
     std::atomic<bool> told{false};
+    // Optional, the blocked thread's too: where a completed request's value
+    // goes, straight, instead of into the future's result store (which
+    // nobody else reads: a blocking call's future is private). Written
+    // only by tellResult(), before `done`.
+    QVariant *result = nullptr;
+    bool *resultSet = nullptr;
 
     void tell(); // requestqueue.cpp
+    // Lua thread: moves `value` over and tells the blocked thread at once,
+    // before the promise is finished. Moved, not copied: this thread keeps
+    // no reference to the value's shared data. False, touching nothing,
+    // when there is no slot or the caller was told already (its VM
+    // abandoned): then the value goes to the future as always.
+    bool tellResult(QVariant &value); // requestqueue.cpp
     ~BlockedCaller()
     {
         if (done)

@@ -17,6 +17,17 @@ void BlockedCaller::tell()
     mailbox->notify();
 }
 
+bool BlockedCaller::tellResult(QVariant &value)
+{
+    if (!result || told.exchange(true, std::memory_order_acq_rel))
+        return false;
+    *result = std::move(value);
+    *resultSet = true;
+    done->store(true, std::memory_order_release);
+    mailbox->notify();
+    return true;
+}
+
 RequestQueue::PushResult RequestQueue::push(std::unique_ptr<Request> &request)
 {
     QMutexLocker lock(&m_mutex);

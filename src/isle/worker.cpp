@@ -607,7 +607,7 @@ void Worker::run(Request &request)
 
 // The promise's outcome (the caller finishes it).
 void Worker::settle(Request &request, const RunningRequest &running, const std::optional<QIsleError> &error,
-                    const QVariant &result)
+                    QVariant &result)
 {
     QPromise<QVariant> &promise = request.promise;
     if (m_printRelay)
@@ -624,7 +624,7 @@ void Worker::settle(Request &request, const RunningRequest &running, const std::
         // thread's, whose last reference may drop while a waiter reads it.
         FutureStore::reportFailure(request.state,
                                    QIsleError(error->kind(), error->message(), error->traceback(), error->line()));
-    } else {
+    } else if (!request.caller.tellResult(result)) {
         promise.addResult(result, 0); // see isle.emit: announces index 0 itself
     }
 }

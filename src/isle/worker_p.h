@@ -143,8 +143,9 @@ private:
     void stopSuspended();
     void watchIfStoppable(const Request &request, const RunningRequest &running);
     void run(Request &request);
+    // `result` is moved from when it goes straight to a blocked caller.
     void settle(Request &request, const RunningRequest &running, const std::optional<QIsleError> &error,
-                const QVariant &result);
+                QVariant &result);
     QVariant execute(lua_State *L, Request &request);
     int prepare(lua_State *L, Request &request);
     int pushFunction(lua_State *L, Request &request);

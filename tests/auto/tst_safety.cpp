@@ -17,6 +17,23 @@ Q_DECLARE_METATYPE(QIsleOptions::Libraries)
 
 namespace {
 
+// Waits on `semaphore` with the stack below the caller's frame zeroed, where
+// the frames of a call that returned were; true when nothing wrote there
+// meanwhile. Zeros, so that a stray write there (a QVariant assigned to)
+// changes them instead of crashing on what it took for a value.
+Q_NEVER_INLINE bool waitOnZeroedStack(QSemaphore &semaphore)
+{
+    volatile unsigned char zeroed[16384];
+    for (auto &byte : zeroed)
+        byte = 0;
+    semaphore.acquire();
+    for (const auto &byte : zeroed) {
+        if (byte != 0)
+            return false;
+    }
+    return true;
+}
+
 // The error a future ended with, or nullopt when it did not fail.
 std::optional<QIsleError> errorOf(QFuture<QVariant> future)
 {
@@ -87,6 +104,7 @@ private Q_SLOTS:
     void hostFunctionSeesTimeout();
     void hostFunctionParksWhileSuspended();
     void helpersOffTheLuaThread();
+    void blockingCallOfAnAbandonedVm();
     // Last: each row leaves an abandoned thread spinning.
     void uninterruptibleCodeIsAbandoned_data();
     void uninterruptibleCodeIsAbandoned();
@@ -693,6 +711,60 @@ void tst_Safety::helpersOffTheLuaThread()
     QTRY_VERIFY_WITH_TIMEOUT(f.isFinished(), 5000);
     // On the Lua thread, outside any host call that is stopping.
     QCOMPARE(isle->exec([](lua_State *) { return QVariant(QIsle::currentRequestStopping()); }), QVariant(false));
+}
+
+void tst_Safety::blockingCallOfAnAbandonedVm()
+{
+    // A blocking call's value is handed to the waiting caller straight, not
+    // through its future. When its VM is abandoned, the caller returns
+    // (Cancelled) while the call still runs; the value the abandoned thread
+    // makes later must not reach the caller's returned frame. The caller
+    // stays alive meanwhile, its stack in use: a write there is a race the
+    // sanitizers see, and one the zeros it puts there show.
+    QIsleOptions options;
+    options.shutdownTimeout = 200ms;
+    auto isle = QIsle::spawn({}, options);
+    QIsle *raw = isle.get();
+    // Shared: the abandoned thread outlives this test's frame.
+    auto hold = std::make_shared<QSemaphore>();
+    auto entered = std::make_shared<std::atomic<bool>>(false);
+    auto returning = std::make_shared<std::atomic<bool>>(false);
+    std::atomic<int> kind{-1};
+    std::atomic<bool> stackIntact{false};
+    QSemaphore callerReturned;
+    QSemaphore callerMayEnd;
+    std::unique_ptr<QThread> caller(QThread::create([&] {
+        try {
+            // C++ on the Lua thread: no stop reaches it, and it completes.
+            raw->exec([hold, entered, returning](lua_State *) {
+                *entered = true;
+                hold->acquire();
+                *returning = true;
+                return QVariant(QVariantMap{{QStringLiteral("answer"), 42}});
+            });
+        } catch (const QIsleError &e) {
+            kind = int(e.kind());
+        }
+        callerReturned.release();
+        stackIntact = waitOnZeroedStack(callerMayEnd);
+    }));
+    caller->start();
+    const auto cleanup = qScopeGuard([&] {
+        hold->release();
+        callerMayEnd.release();
+        caller->wait(5000);
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(entered->load(), 5000);
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("abandoning")));
+    isle.reset();
+    QVERIFY(callerReturned.tryAcquire(1, 5000));
+    QCOMPARE(kind.load(), int(Kind::Cancelled));
+    hold->release(); // the abandoned thread completes the call and settles it
+    QTRY_VERIFY_WITH_TIMEOUT(returning->load(), 5000);
+    QThread::msleep(50);
+    callerMayEnd.release();
+    QVERIFY(caller->wait(5000));
+    QVERIFY(stackIntact.load());
 }
 
 void tst_Safety::uninterruptibleCodeIsAbandoned_data()
