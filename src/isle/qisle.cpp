@@ -240,8 +240,11 @@ QFuture<QVariant> QIslePrivate::submit(std::unique_ptr<Request> request)
     // this thread: runs while the script waits, ahead of the queue.
     if (ThreadCalls::routeChild(queue.get(), request))
         return future;
-    queue->reapRetired(); // requests the Lua thread finished: freed where they were made
-    switch (queue->push(request)) {
+    const RequestQueue::PushResult pushed = queue->push(request);
+    // Requests the Lua thread finished: freed where they were made, and
+    // after the push, while the Lua thread wakes up for this one.
+    queue->reapRetired();
+    switch (pushed) {
     case RequestQueue::PushResult::Queued:
         return future;
     case RequestQueue::PushResult::Closed:
