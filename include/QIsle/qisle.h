@@ -182,7 +182,10 @@ public:
     void exposeObject(const QString &name, QObject *object);
 
     /// Runs what was queued before it, closes the VM and joins the thread.
-    /// Later requests fail at once with Kind::Shutdown. Idempotent.
+    /// Later requests fail at once with Kind::Shutdown. Idempotent. Called
+    /// in the QIsle's thread, it then emits printed for every line not
+    /// delivered yet, before it returns: a program that runs no event loop
+    /// after its last blocking call still gets every print.
     void shutdown();
     /// Whether the isle still takes requests: false once shutdown() was called.
     bool isAlive() const;
@@ -197,7 +200,11 @@ public:
 
 Q_SIGNALS:
     /// Lua's print(...): the arguments through tostring, joined by tabs,
-    /// without the newline.
+    /// without the newline. Emitted by the QIsle's thread's event loop, in
+    /// order, a request's lines before its future's finished notification;
+    /// a flood (or slow slots) goes in slices, so the thread's other events
+    /// get their turn, and a single sendPostedEvents() may emit only the
+    /// first slice. shutdown() emits what is left.
     void printed(const QString &text);
     /// A Lua handler connected to a signal (obj.sig:connect(fn)) failed: it
     /// raised an error or ran past its timeout. Each emission runs the

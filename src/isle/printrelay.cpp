@@ -73,8 +73,14 @@ void PrintRelay::detach()
     m_lines.clear();
 }
 
-void PrintRelay::deliver(QIsle *isle)
+void PrintRelay::drain(QIsle *isle)
 {
+    deliver(isle, Budget::None);
+}
+
+void PrintRelay::deliver(QIsle *isle, Budget budget)
+{
+    const bool sliced = budget == Budget::Sliced;
     const std::shared_ptr<PrintRelay> keep = shared_from_this(); // a slot may destroy the isle
     const QPointer<QIsle> alive(isle);
     const auto start = std::chrono::steady_clock::now();
@@ -101,7 +107,7 @@ void PrintRelay::deliver(QIsle *isle)
             const QString line = m_backlog.at(m_next++); // a slot may re-enter deliver()
             ++m_emittedHere;
             Q_EMIT isle->printed(line);
-            if (n % 16 == 0) {
+            if (sliced && n % 16 == 0) {
                 const auto now = std::chrono::steady_clock::now();
                 if (now >= end && (m_emittedHere >= barrier || now >= barrierEnd))
                     break;
@@ -111,7 +117,7 @@ void PrintRelay::deliver(QIsle *isle)
         if (!m_receiver || !alive)
             return;
         const bool more = m_next < m_backlog.size() || !m_lines.isEmpty();
-        if (m_emittedHere < m_barrier && more && std::chrono::steady_clock::now() < barrierEnd)
+        if (more && (!sliced || (m_emittedHere < m_barrier && std::chrono::steady_clock::now() < barrierEnd)))
             continue; // a request ended meanwhile: its lines go before this returns
         if (more && !m_scheduled) {
             // The rest in a later slice, still ahead of lines printed meanwhile

@@ -44,11 +44,16 @@ public:
     void requestEnding();
     // The QIsle is going: nothing more is posted or emitted. Any thread.
     void detach();
+    // The receiver's thread, once the Lua thread has ended (QIsle::shutdown):
+    // emits every line not emitted yet, without slices, so a program that
+    // runs no event loop after its last blocking call loses none.
+    void drain(QIsle *isle);
 
 private:
     class Receiver;
     PrintRelay() = default;
-    void deliver(QIsle *isle); // the receiver's thread
+    enum class Budget { Sliced, None };
+    void deliver(QIsle *isle, Budget budget = Budget::Sliced); // the receiver's thread
 
     static constexpr std::chrono::microseconds DeliverBudget{1000};
     static constexpr std::chrono::milliseconds BarrierBudget{20};

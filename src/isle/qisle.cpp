@@ -627,6 +627,11 @@ void QIsle::shutdown()
     d->queue->close();
     d->objects->close(); // signal connections end with the isle
     d->join(false);
+    // Lines the event loop would emit in slices go now: a program that ends
+    // after its last blocking call (no event loop) still gets every print.
+    // (An abandoned Lua thread may print on: its lines keep to the loop.)
+    if (QThread::currentThread() == thread() && !d->onLuaThread() && !d->abandoned)
+        d->printRelay->drain(this); // last: a slot may destroy this isle
 }
 
 bool QIsle::isAlive() const

@@ -67,6 +67,7 @@ private Q_SLOTS:
     void emitsBeforeSuspendAreReady();
     void printFloodInOrderWithSlowSlot();
     void printsArriveBeforeTheFinish();
+    void shutdownEmitsEveryPrintLeft();
     void emitsBeforeAPrintAreReadyFirst();
     void emitsBeforeAHostCallAreReadyDuringIt();
     void suspendStopsCounter();
@@ -577,6 +578,33 @@ void tst_Progress::printsArriveBeforeTheFinish()
     watchFromStart(*isle, watcher, QStringLiteral("for i = 1, %1 do print(i) end return true").arg(Lines));
     QTRY_VERIFY_WITH_TIMEOUT(receivedAtFinish >= 0, 30000);
     QCOMPARE(receivedAtFinish, Lines);
+}
+
+void tst_Progress::shutdownEmitsEveryPrintLeft()
+{
+    // A program with no event loop after its last blocking call (a command
+    // line runner): one sendPostedEvents() emits only the first slice of a
+    // flood, and shutdown() in the isle's thread emits the rest, in order.
+    auto isle = QIsle::spawn();
+    constexpr int Lines = 5000;
+    int received = 0;
+    bool inOrder = true;
+    connect(isle.get(), &QIsle::printed, this, [&](const QString &line) {
+        inOrder = inOrder && line == QString::number(received + 1);
+        ++received;
+        QElapsedTimer busy; // 20 us a line: 0.1 s, past the 20 ms a slice may hold
+        busy.start();
+        while (busy.nsecsElapsed() < 20000) { }
+    });
+    QCOMPARE(isle->eval(QStringLiteral("for i = 1, %1 do print(i) end return true").arg(Lines)), QVariant(true));
+    QCoreApplication::sendPostedEvents();
+    QVERIFY2(received < Lines, qPrintable(QString::number(received))); // sliced: the case shown
+    isle->shutdown();
+    QCOMPARE(received, Lines);
+    QVERIFY(inOrder);
+    isle->shutdown(); // again: nothing left, nothing twice
+    QCoreApplication::sendPostedEvents();
+    QCOMPARE(received, Lines);
 }
 
 void tst_Progress::emitsBeforeAPrintAreReadyFirst()

@@ -13,6 +13,7 @@
 #include <QtCore/QFile>
 
 #include <cstdio>
+#include <string>
 
 int main(int argc, char **argv)
 {
@@ -41,16 +42,18 @@ int main(int argc, char **argv)
     QIsleRequestOptions request;
     request.chunkName = QLatin1Char('@') + path;
     int exitCode = 0;
+    std::string failure;
     try {
         isle->eval(script, request);
     } catch (const QIsleError &e) {
-        QCoreApplication::sendPostedEvents(); // what it printed first
-        std::fflush(stdout);
-        std::fprintf(stderr, "qisle: %s\n", e.what());
+        failure = e.what();
         exitCode = 1;
     }
+    // Emits, in this thread, every line the event loop would have: a single
+    // sendPostedEvents() gives only the first slice of a long burst.
     isle->shutdown();
-    QCoreApplication::sendPostedEvents(); // printed lines are queued to this thread
     std::fflush(stdout);
+    if (exitCode)
+        std::fprintf(stderr, "qisle: %s\n", failure.c_str());
     return exitCode;
 }
