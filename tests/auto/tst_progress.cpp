@@ -44,6 +44,24 @@ void watchFromStart(QIsle &isle, QFutureWatcher<QVariant> &watcher, const QStrin
     gate->release();
 }
 
+// Counts isle's printed lines, which must read 1, 2, 3...; each costs the
+// slot about 20 us, so a flood of them is delivered in slices.
+struct SlowPrintCounter
+{
+    explicit SlowPrintCounter(QIsle &isle)
+    {
+        QObject::connect(&isle, &QIsle::printed, &isle, [this](const QString &line) {
+            inOrder = inOrder && line == QString::number(received + 1);
+            ++received;
+            QElapsedTimer busy;
+            busy.start();
+            while (busy.nsecsElapsed() < 20000) { }
+        });
+    }
+    int received = 0;
+    bool inOrder = true;
+};
+
 } // namespace
 
 class tst_Progress : public QObject
@@ -544,20 +562,12 @@ void tst_Progress::printFloodInOrderWithSlowSlot()
     // and the thread's timer keeps ticking between them.
     auto isle = QIsle::spawn();
     constexpr int Lines = 20000;
-    int received = 0;
-    bool inOrder = true;
-    connect(isle.get(), &QIsle::printed, this, [&](const QString &line) {
-        inOrder = inOrder && line == QString::number(received + 1);
-        ++received;
-        QElapsedTimer busy; // a slot that costs about 20 us a line
-        busy.start();
-        while (busy.nsecsElapsed() < 20000) { }
-    });
+    SlowPrintCounter counter(*isle);
     const QVariant done = isle->eval(QStringLiteral("for i = 1, %1 do print(i) end return true").arg(Lines));
     QCOMPARE(done, QVariant(true));
     Heartbeat heartbeat;
-    QTRY_COMPARE_WITH_TIMEOUT(received, Lines, 60000);
-    QVERIFY(inOrder);
+    QTRY_COMPARE_WITH_TIMEOUT(counter.received, Lines, 60000);
+    QVERIFY(counter.inOrder);
     qInfo("%d lines through a 20 us slot: %d timer ticks, longest gap %lld ms",
           Lines, heartbeat.ticks, heartbeat.longestGapMs);
     // 0.4 s of slot work: a 5 ms timer ticks between slices.
@@ -586,25 +596,17 @@ void tst_Progress::shutdownEmitsEveryPrintLeft()
     // line runner): one sendPostedEvents() emits only the first slice of a
     // flood, and shutdown() in the isle's thread emits the rest, in order.
     auto isle = QIsle::spawn();
-    constexpr int Lines = 5000;
-    int received = 0;
-    bool inOrder = true;
-    connect(isle.get(), &QIsle::printed, this, [&](const QString &line) {
-        inOrder = inOrder && line == QString::number(received + 1);
-        ++received;
-        QElapsedTimer busy; // 20 us a line: 0.1 s, past the 20 ms a slice may hold
-        busy.start();
-        while (busy.nsecsElapsed() < 20000) { }
-    });
+    constexpr int Lines = 5000; // 0.1 s of slot work, past the 20 ms a slice may hold
+    SlowPrintCounter counter(*isle);
     QCOMPARE(isle->eval(QStringLiteral("for i = 1, %1 do print(i) end return true").arg(Lines)), QVariant(true));
     QCoreApplication::sendPostedEvents();
-    QVERIFY2(received < Lines, qPrintable(QString::number(received))); // sliced: the case shown
+    QVERIFY2(counter.received < Lines, qPrintable(QString::number(counter.received))); // sliced: the case shown
     isle->shutdown();
-    QCOMPARE(received, Lines);
-    QVERIFY(inOrder);
+    QCOMPARE(counter.received, Lines);
+    QVERIFY(counter.inOrder);
     isle->shutdown(); // again: nothing left, nothing twice
     QCoreApplication::sendPostedEvents();
-    QCOMPARE(received, Lines);
+    QCOMPARE(counter.received, Lines);
 }
 
 void tst_Progress::emitsBeforeAPrintAreReadyFirst()
