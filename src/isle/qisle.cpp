@@ -275,16 +275,15 @@ QVariant QIslePrivate::block(std::unique_ptr<Request> request)
     // The value comes straight from the request: no result store to fill
     // on the Lua thread and read here, and this thread is woken before the
     // promise is finished (issue 18, rows 3a, 6c).
-    QVariant result;
-    bool resultSet = false;
-    QFuture<QVariant> future = submitAndWait(std::move(request), options.lowLatencySpin, false, &result, &resultSet);
-    if (resultSet)
-        return result;
+    std::optional<QVariant> result;
+    QFuture<QVariant> future = submitAndWait(std::move(request), options.lowLatencySpin, false, &result);
+    if (result)
+        return std::move(*result);
     return QIsle::waitFor(future);
 }
 
 QFuture<QVariant> QIslePrivate::submitAndWait(std::unique_ptr<Request> request, std::chrono::microseconds spin,
-                                              bool yielding, QVariant *result, bool *resultSet)
+                                              bool yielding, std::optional<QVariant> *result)
 {
     // Wakes this thread once the request is over: set before the request
     // is queued; told by whoever finishes it (Worker::retire), abandons it
@@ -295,7 +294,6 @@ QFuture<QVariant> QIslePrivate::submitAndWait(std::unique_ptr<Request> request, 
     request->caller.done = &done;
     request->caller.mailbox = mailbox;
     request->caller.result = result;
-    request->caller.resultSet = resultSet;
     QFuture<QVariant> future = submit(std::move(request));
     if (spin.count() > 0) {
         const auto end = std::chrono::steady_clock::now() + spin;

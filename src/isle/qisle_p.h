@@ -17,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <memory>
+#include <optional>
 #include <mutex>
 
 class Allocator;
@@ -84,10 +85,10 @@ public:
     // Not on the Lua thread: submits the request and waits for its end,
     // spinning up to `spin` first (yielding the CPU meanwhile if
     // `yielding`), then asleep, running calls posted to this thread. With
-    // `result`, a completed request's value comes there (and `*resultSet`
-    // is true), not into the future; any other end is the future's.
+    // `result`, a completed request's value comes there, not into the
+    // future; any other end is the future's.
     QFuture<QVariant> submitAndWait(std::unique_ptr<Request> request, std::chrono::microseconds spin,
-                                    bool yielding, QVariant *result = nullptr, bool *resultSet = nullptr);
+                                    bool yielding, std::optional<QVariant> *result = nullptr);
     bool onLuaThread() const { return QThread::currentThread() == thread; }
     // Waits for the thread: at most options.shutdownTimeout once the VM is
     // being closed, or from now on when aborting; abandons it (logged) past

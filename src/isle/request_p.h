@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 
 class ThreadMailbox;
 
@@ -32,8 +33,7 @@ struct BlockedCaller
     // goes, straight, instead of into the future's result store (which
     // nobody else reads: a blocking call's future is private). Written
     // only by tellResult(), before `done`.
-    QVariant *result = nullptr;
-    bool *resultSet = nullptr;
+    std::optional<QVariant> *result = nullptr;
 
     void tell(); // requestqueue.cpp
     // Lua thread: moves `value` over and tells the blocked thread at once,

@@ -21,8 +21,7 @@ bool BlockedCaller::tellResult(QVariant &value)
 {
     if (!result || told.exchange(true, std::memory_order_acq_rel))
         return false;
-    *result = std::move(value);
-    *resultSet = true;
+    result->emplace(std::move(value));
     done->store(true, std::memory_order_release);
     mailbox->notify();
     return true;
